@@ -18,7 +18,7 @@ it is a bug.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "AckTimeout",
@@ -54,7 +54,7 @@ class HandshakeError(EngineIOError):
     ``http_status`` the HTTP status (400, or 403 for code 4).
     """
 
-    MESSAGES = {
+    MESSAGES: ClassVar[dict[int, str]] = {
         0: "Transport unknown",
         1: "Session ID unknown",
         2: "Bad handshake method",

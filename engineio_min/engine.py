@@ -1,0 +1,632 @@
+"""Engine.IO v4 sessions and the endpoint that serves them over HTTP and WebSocket.
+
+Layer: engine (asyncio timers + the transports below; the codec for packets).
+
+Theory of operation. An ``EngineEndpoint`` owns the sessions of one mount path. A
+session starts on a handshake (a polling GET, or a WebSocket without ``sid``) and lives
+until ``close(reason)``; at that moment its sid is forgotten, so every later request that
+names it gets ``400 {"code":1}``. A session is on exactly one transport at a time:
+
+* polling: outgoing packets are polling records in ``_outbox``; a GET that finds it empty
+  is parked in ``_parked`` until something is queued, the heartbeat pings, or the session
+  closes. One GET at a time (Engine.IO protocol, "HTTP long-polling").
+* websocket: ``ws`` is set and every packet is written as a frame at once.
+
+Upgrade (Engine.IO protocol, "Upgrade"): a WebSocket that names a polling session's sid is
+a probe. ``2probe`` is answered ``3probe``; from then on every GET is answered ``6`` (noop)
+and queued packets wait; ``5`` moves the session onto the WebSocket and flushes the queue
+there in order, so nothing is lost or reordered. Any other packet on the probe closes it
+and the session stays on polling.
+
+Heartbeat (Engine.IO protocol, "Heartbeat"): one timer per session. ``pingInterval``
+after the handshake (or the last pong) the server sends ``2`` and arms ``pingTimeout``;
+a ``3`` re-arms the interval; expiry closes the session (reason ``ping timeout``) at once,
+never lazily on the next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from .codec.eio import EioType, decode_eio, encode_eio_polling
+from .codec.handshake import encode_open
+from .codec.payload import MAX_PACKETS_PER_RESPONSE, SEPARATOR, PayloadDecoder
+from .errors import DecodeError, HandshakeError, PayloadTooLarge
+from .transport.http import HttpConnection, HttpRequest, HttpResponse, Responder
+from .transport.websocket import CLOSE_POLICY, WsConnection, binary_frame, text_frame
+
+__all__ = ["EngineEndpoint", "EngineHandler", "EngineOptions", "EngineSession"]
+
+logger = logging.getLogger("engineio_min.engine")
+
+EIO_VERSION: Final = "4"
+PING_FRAME: Final = text_frame("2")
+PROBE_PONG_FRAME: Final = text_frame("3probe")
+# The reference server gives up on an unfinished upgrade after 10 s.
+UPGRADE_TIMEOUT: Final = 10.0
+# How long a server-closed polling session waits for the GET that carries its "1".
+CLOSING_GRACE: Final = 5.0
+_TEXT_HEADERS: Final = {"Cache-Control": "no-store"}
+
+# Close reasons (Engine.IO protocol, "Session close"); the Socket.IO layer reuses them.
+TRANSPORT_CLOSE: Final = "transport close"
+TRANSPORT_ERROR: Final = "transport error"
+PARSE_ERROR: Final = "parse error"
+PING_TIMEOUT: Final = "ping timeout"
+FORCED_CLOSE: Final = "forced close"
+SERVER_SHUTDOWN: Final = "server shutting down"
+
+
+class EngineHandler(Protocol):
+    """The layer above one session (Socket.IO, or a bare Engine.IO app)."""
+
+    def on_message(self, data: str | bytes) -> None:
+        """One Engine.IO message: str for text, bytes for binary."""
+
+    def on_close(self, reason: str) -> None:
+        """The session is closed; ``reason`` is one of the close reasons above."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """Settings of one Engine.IO endpoint. Times in seconds, sizes in bytes."""
+
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    max_payload: int = 1_000_000
+    transports: tuple[str, ...] = ("polling", "websocket")
+    allow_upgrades: bool = True
+    # None: same origin only (Origin's host must equal Host), like python-engineio;
+    # "*": any origin; or a list of allowed origins (scheme://host[:port]).
+    allowed_origins: str | Sequence[str] | None = None
+    # Slow-consumer policy: above max_buffered_bytes the session is closed
+    # (transport error); above droppable_buffered_bytes droppable traffic skips it.
+    max_buffered_bytes: int = 8 * 1024 * 1024
+    droppable_buffered_bytes: int = 256 * 1024
+
+
+SessionFactory = Callable[["EngineSession"], EngineHandler]
+
+
+class EngineSession:
+    """One Engine.IO session; see the module docstring."""
+
+    __slots__ = (
+        "_closing_reply", "_outbox", "_outbox_bytes", "_parked", "_probe", "_timer",
+        "_upgrade_timer", "_upgrading", "closed", "endpoint", "handler", "remote_addr",
+        "sid", "transport_name", "ws",
+    )
+
+    def __init__(self, endpoint: EngineEndpoint, sid: str, transport_name: str, remote_addr: str) -> None:
+        self.endpoint = endpoint
+        self.sid = sid
+        self.transport_name = transport_name
+        self.remote_addr = remote_addr
+        self.ws: WsConnection | None = None
+        self.closed = False
+        self.handler: EngineHandler | None = None
+        self._outbox: list[str] = []
+        self._outbox_bytes = 0
+        self._parked: Responder | None = None
+        self._probe: WsConnection | None = None
+        self._upgrading = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._upgrade_timer: asyncio.TimerHandle | None = None
+        self._closing_reply = False
+
+    # -- sending (used by the layer above; none of these wait) --------------------
+    def send_text(self, text: str) -> None:
+        """Send one Engine.IO text packet, e.g. ``"42[...]"``."""
+        ws = self.ws
+        if ws is not None:
+            self._write_ws(ws, text_frame(text))
+        elif not self.closed:
+            self._enqueue(text)
+
+    def send_binary(self, data: bytes) -> None:
+        """Send one binary message."""
+        ws = self.ws
+        if ws is not None:
+            self._write_ws(ws, binary_frame(data))
+        elif not self.closed:
+            self._enqueue(encode_eio_polling_binary(data))
+
+    def send_prebuilt(self, frame: bytes, records: Sequence[str], droppable: bool = False) -> bool:
+        """Send packets that were framed once for many sessions (broadcast).
+
+        ``frame`` holds the WebSocket frame(s) for a WebSocket session; ``records`` the same
+        packets as polling records. Returns False when the packets were not sent: dropped
+        (``droppable`` and the buffer is above the soft mark) or the session is closed.
+        """
+        ws = self.ws
+        if ws is not None:
+            transport = ws.transport
+            if transport is None or ws.closed:
+                return False
+            size = transport.get_write_buffer_size()
+            if size:
+                options = self.endpoint.options
+                if droppable and size > options.droppable_buffered_bytes:
+                    return False
+                if size > options.max_buffered_bytes:
+                    self._slow_consumer()
+                    return False
+            transport.write(frame)
+            return True
+        if self.closed:
+            return False
+        if droppable and self._outbox_bytes > self.endpoint.options.droppable_buffered_bytes:
+            return False
+        for record in records:
+            self._enqueue(record)
+        return True
+
+    def buffered_bytes(self) -> int:
+        """Bytes queued for this client and not yet taken by the kernel."""
+        ws = self.ws
+        return ws.buffered() if ws is not None else self._outbox_bytes
+
+    def close(self, reason: str = FORCED_CLOSE) -> None:
+        """Close the session (idempotent) and tell the handler."""
+        if self.closed:
+            return
+        self.closed = True
+        self._cancel_timers()
+        server_side = reason in (FORCED_CLOSE, SERVER_SHUTDOWN)
+        if self.ws is not None:
+            self.ws.close()
+        elif server_side and self._parked is None and self.transport_name == "polling":
+            # Engine.IO protocol, polling close: the next GET carries the "1". Keep the sid
+            # reachable for that one GET, a short while.
+            self._closing_reply = True
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(CLOSING_GRACE, self._forget)
+        if not self._closing_reply:
+            self._forget()
+        if self._parked is not None:
+            self._answer_parked("6" if reason == TRANSPORT_CLOSE else "1")
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
+        handler, self.handler = self.handler, None
+        if handler is not None:
+            try:
+                handler.on_close(reason)
+            except Exception:
+                logger.exception("close handler failed for session %s", self.sid)
+
+    # -- receiving ----------------------------------------------------------------
+    def receive(self, data: str | bytes) -> None:
+        """One Engine.IO packet from the client (a frame, or one polling record)."""
+        if isinstance(data, str) and data[:1] == "4":
+            # Hot path: a text message; skip building an EioPacket.
+            if self.handler is not None:
+                self.handler.on_message(data[1:])
+            return
+        try:
+            packet = decode_eio(data)
+        except DecodeError:
+            self.close(PARSE_ERROR)
+            return
+        kind = packet.type
+        if kind is EioType.MESSAGE:
+            if self.handler is not None:
+                self.handler.on_message(packet.data)
+        elif kind is EioType.PONG:
+            self._on_pong()
+        elif kind is EioType.CLOSE:
+            self.close(TRANSPORT_CLOSE)
+        elif kind is EioType.PING:
+            # v4: only the server pings ("invalid heartbeat direction").
+            self.close(PARSE_ERROR)
+        # OPEN, UPGRADE and NOOP outside an upgrade are ignored, as the reference does.
+
+    # -- heartbeat ----------------------------------------------------------------
+    def start_heartbeat(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.endpoint.options.ping_interval, self._send_ping)
+
+    def _send_ping(self) -> None:
+        if self.closed:
+            return
+        ws = self.ws
+        if ws is not None:
+            self._write_ws(ws, PING_FRAME)
+        else:
+            self._enqueue("2")
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.endpoint.options.ping_timeout, self._on_ping_timeout)
+
+    def _on_ping_timeout(self) -> None:
+        self._timer = None
+        self.close(PING_TIMEOUT)
+
+    def _on_pong(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.endpoint.options.ping_interval, self._send_ping)
+
+    # -- polling ----------------------------------------------------------------
+    def _enqueue(self, record: str) -> None:
+        self._outbox.append(record)
+        self._outbox_bytes += len(record)
+        if self._outbox_bytes > self.endpoint.options.max_buffered_bytes:
+            self._slow_consumer()
+            return
+        if self._parked is not None and not self._upgrading and len(self._outbox) == 1:
+            # Answer on the next loop turn so that what is queued in this one goes together.
+            asyncio.get_running_loop().call_soon(self._flush_parked)
+
+    def _flush_parked(self) -> None:
+        if self._parked is not None and self._outbox and not self._upgrading:
+            self._answer_parked(self._take_outbox())
+
+    def _take_outbox(self) -> str:
+        # python-engineio clients refuse a payload of more than 16 packets.
+        batch = self._outbox[:MAX_PACKETS_PER_RESPONSE]
+        del self._outbox[:MAX_PACKETS_PER_RESPONSE]
+        self._outbox_bytes = sum(len(r) for r in self._outbox) if self._outbox else 0
+        return SEPARATOR.join(batch)
+
+    def _answer_parked(self, body: str) -> None:
+        parked, self._parked = self._parked, None
+        if parked is not None:
+            parked.send(self.endpoint.text_response(body))
+
+    def handle_get(self, request: HttpRequest, responder: Responder) -> None:
+        endpoint = self.endpoint
+        if self._closing_reply:
+            body = SEPARATOR.join([*self._outbox[:MAX_PACKETS_PER_RESPONSE], "1"]) if self._outbox else "6\x1e1"
+            self._outbox.clear()
+            self._forget()
+            responder.send(endpoint.text_response(body, request))
+            return
+        if self._parked is not None:
+            # Engine.IO protocol: one GET at a time. The pending GET gets "1", this one 400.
+            responder.send(endpoint.error_response(HandshakeError(3), request))
+            self.close(TRANSPORT_ERROR)
+            return
+        if self._upgrading:
+            responder.send(endpoint.text_response("6", request))
+            return
+        if self._outbox:
+            responder.send(endpoint.text_response(self._take_outbox(), request))
+            return
+        self._parked = responder
+        responder.on_abort = self._on_get_aborted
+
+    def _on_get_aborted(self) -> None:
+        self._parked = None
+        self.close(TRANSPORT_ERROR)
+
+    def handle_post(self, request: HttpRequest, responder: Responder) -> None:
+        endpoint = self.endpoint
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("application/octet-stream"):
+            responder.send(endpoint.error_response(HandshakeError(3), request))
+            self.close(TRANSPORT_ERROR)
+            return
+        decoder = PayloadDecoder()
+        try:
+            packets = decoder.feed(request.body)
+            packets += decoder.finish()
+        except (DecodeError, PayloadTooLarge):
+            responder.send(endpoint.error_response(HandshakeError(3), request))
+            self.close(PARSE_ERROR)
+            return
+        responder.send(endpoint.ok_response(request))
+        for packet in packets:
+            if self.closed:
+                break
+            if packet.type is EioType.MESSAGE:
+                if self.handler is not None:
+                    self.handler.on_message(packet.data)
+            else:
+                self.receive(encode_eio_polling(packet))
+
+    # -- upgrade ----------------------------------------------------------------
+    def start_probe(self, ws: WsConnection) -> None:
+        self._probe = ws
+        loop = asyncio.get_running_loop()
+        self._upgrade_timer = loop.call_later(UPGRADE_TIMEOUT, self._abort_probe)
+
+    def probe_message(self, ws: WsConnection, data: str | bytes) -> None:
+        if ws is not self._probe or self.closed:
+            ws.close()
+            return
+        if data == "2probe":
+            ws.write(PROBE_PONG_FRAME)
+            self._upgrading = True
+            if self._parked is not None:
+                self._answer_parked("6")
+        elif data == "5" and self._upgrading:
+            self._finish_upgrade(ws)
+        else:
+            self._abort_probe()
+
+    def probe_closed(self, ws: WsConnection) -> None:
+        if ws is self._probe:
+            self._probe = None
+            self._upgrading = False
+            if self._upgrade_timer is not None:
+                self._upgrade_timer.cancel()
+            self._flush_parked()
+
+    def _abort_probe(self) -> None:
+        probe = self._probe
+        if probe is not None:
+            probe.close()
+
+    def _finish_upgrade(self, ws: WsConnection) -> None:
+        if self._upgrade_timer is not None:
+            self._upgrade_timer.cancel()
+            self._upgrade_timer = None
+        self._probe = None
+        self._upgrading = False
+        self.transport_name = "websocket"
+        ws.handler = _SessionWsHandler(self)
+        self.ws = ws
+        if self._parked is not None:
+            self._answer_parked("6")
+        pending, self._outbox, self._outbox_bytes = self._outbox, [], 0
+        for record in pending:
+            if record[:1] == "b":
+                packet = decode_eio(record)
+                assert isinstance(packet.data, bytes)
+                ws.write(binary_frame(packet.data))
+            else:
+                ws.write(text_frame(record))
+
+    # -- internals --------------------------------------------------------------
+    def _write_ws(self, ws: WsConnection, frame: bytes) -> None:
+        transport = ws.transport
+        if transport is None or ws.closed:
+            return
+        if transport.get_write_buffer_size() > self.endpoint.options.max_buffered_bytes:
+            self._slow_consumer()
+            return
+        transport.write(frame)
+
+    def _slow_consumer(self) -> None:
+        """The client does not read fast enough: cut it off (documented policy)."""
+        logger.info("closing slow consumer %s (%d bytes buffered)", self.sid, self.buffered_bytes())
+        ws = self.ws
+        if ws is not None:
+            ws.close(CLOSE_POLICY, "slow consumer")
+            ws.abort()
+        self._outbox.clear()
+        self._outbox_bytes = 0
+        self.close(TRANSPORT_ERROR)
+
+    def _cancel_timers(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._upgrade_timer is not None:
+            self._upgrade_timer.cancel()
+            self._upgrade_timer = None
+
+    def _forget(self) -> None:
+        self._closing_reply = False
+        self.endpoint.sessions.pop(self.sid, None)
+
+
+def encode_eio_polling_binary(data: bytes) -> str:
+    import base64
+
+    return "b" + base64.b64encode(data).decode("ascii")
+
+
+class _SessionWsHandler:
+    """Routes a session's WebSocket traffic into the session."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: EngineSession) -> None:
+        self.session = session
+
+    def ws_message(self, conn: WsConnection, data: str | bytes) -> None:
+        self.session.receive(data)
+
+    def ws_closed(self, conn: WsConnection) -> None:
+        self.session.close(TRANSPORT_CLOSE)
+
+
+class _ProbeWsHandler:
+    """Routes a probing WebSocket's traffic to the polling session it wants to take over."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: EngineSession) -> None:
+        self.session = session
+
+    def ws_message(self, conn: WsConnection, data: str | bytes) -> None:
+        self.session.probe_message(conn, data)
+
+    def ws_closed(self, conn: WsConnection) -> None:
+        self.session.probe_closed(conn)
+
+
+class _RejectWsHandler:
+    def ws_message(self, conn: WsConnection, data: str | bytes) -> None:
+        conn.close()
+
+    def ws_closed(self, conn: WsConnection) -> None:
+        pass
+
+
+class EngineEndpoint:
+    """Serves one Engine.IO mount path: handshakes, polling requests, WebSockets."""
+
+    def __init__(self, path: str, factory: SessionFactory, options: EngineOptions) -> None:
+        self.path = path
+        self.factory = factory
+        self.options = options
+        self.sessions: dict[str, EngineSession] = {}
+        self.on_session_close: Callable[[EngineSession], None] | None = None
+
+    # -- HTTP ---------------------------------------------------------------------
+    def handle_http(self, request: HttpRequest, responder: Responder) -> None:
+        try:
+            self._dispatch(request, responder)
+        except HandshakeError as exc:
+            responder.send(self.error_response(exc, request))
+
+    def _dispatch(self, request: HttpRequest, responder: Responder) -> None:
+        if request.method == "OPTIONS":
+            self._check_origin(request)
+            responder.send(HttpResponse(204, headers=self._cors_headers(request, preflight=True)))
+            return
+        query = request.query
+        transport = query.get("transport")
+        if transport not in self.options.transports:
+            raise HandshakeError(0)
+        self._check_origin(request)
+        sid = query.get("sid")
+        if sid is not None:
+            session = self.sessions.get(sid)
+            if session is None:
+                raise HandshakeError(1)
+            if transport != session.transport_name or session.ws is not None:
+                raise HandshakeError(3)
+            if request.method == "GET":
+                session.handle_get(request, responder)
+            elif request.method == "POST":
+                session.handle_post(request, responder)
+            else:
+                responder.send(HttpResponse(500, b""))
+            return
+        if request.method != "GET":
+            raise HandshakeError(2)
+        if transport != "polling":
+            raise HandshakeError(3)  # transport=websocket without an Upgrade header
+        if query.get("EIO") != EIO_VERSION:
+            raise HandshakeError(5)
+        session = self._open_session("polling", request.remote_addr)
+        upgrades = ["websocket"] if self.options.allow_upgrades and "websocket" in self.options.transports else []
+        body = encode_open(session.sid, upgrades, self.options.ping_interval, self.options.ping_timeout,
+                           self.options.max_payload)
+        responder.send(self.text_response(body, request))
+        self._start_handler(session)
+
+    def _open_session(self, transport_name: str, remote_addr: str) -> EngineSession:
+        sid = secrets.token_urlsafe(15)  # 120 random bits, 20 URL-safe characters
+        session = EngineSession(self, sid, transport_name, remote_addr)
+        self.sessions[sid] = session
+        # Heartbeat timer starts before the OPEN packet is written (reference timing).
+        session.start_heartbeat()
+        return session
+
+    def _start_handler(self, session: EngineSession) -> None:
+        try:
+            session.handler = self.factory(session)
+        except Exception:
+            logger.exception("session factory failed")
+            session.close(FORCED_CLOSE)
+
+    # -- WebSocket ----------------------------------------------------------------
+    def handle_upgrade(self, request: HttpRequest, http: HttpConnection, rest: bytes) -> None:
+        query = request.query
+        try:
+            if query.get("transport") != "websocket" or "websocket" not in self.options.transports:
+                raise HandshakeError(0)
+            if request.headers.get("upgrade", "").lower() != "websocket":
+                raise HandshakeError(3)
+            self._check_origin(request)
+            sid = query.get("sid")
+            session: EngineSession | None = None
+            if sid is not None:
+                session = self.sessions.get(sid)
+                if session is None:
+                    raise HandshakeError(1)
+                if (session.transport_name != "polling" or session._probe is not None
+                        or session._closing_reply or not self.options.allow_upgrades):
+                    raise HandshakeError(3)
+            elif query.get("EIO") != EIO_VERSION:
+                raise HandshakeError(5)
+        except HandshakeError as exc:
+            _reject_upgrade(http, exc)
+            return
+        max_size = self.options.max_payload
+        if session is not None:
+            ws = WsConnection.accept(http, request, _ProbeWsHandler(session), max_size)
+            if ws is None:
+                return
+            session.start_probe(ws)
+        else:
+            ws = WsConnection.accept(http, request, _RejectWsHandler(), max_size)
+            if ws is None:
+                return
+            session = self._open_session("websocket", http.remote_addr)
+            ws.handler = _SessionWsHandler(session)
+            session.ws = ws
+            ws.write(text_frame(encode_open(session.sid, [], self.options.ping_interval,
+                                            self.options.ping_timeout, self.options.max_payload)))
+            self._start_handler(session)
+        if rest:
+            ws.data_received(rest)
+
+    # -- origin / responses ---------------------------------------------------------
+    def _check_origin(self, request: HttpRequest) -> None:
+        origin = request.headers.get("origin")
+        if origin is None or self._origin_allowed(origin, request):
+            return
+        raise HandshakeError(4, "Origin not allowed")
+
+    def _origin_allowed(self, origin: str, request: HttpRequest) -> bool:
+        allowed = self.options.allowed_origins
+        if allowed == "*":
+            return True
+        if allowed is None:
+            host = request.headers.get("host", "")
+            return origin.split("://", 1)[-1] == host
+        return origin in allowed
+
+    def _cors_headers(self, request: HttpRequest | None, preflight: bool = False) -> dict[str, str]:
+        if request is None:
+            return {}
+        origin = request.headers.get("origin")
+        if origin is None:
+            return {}
+        headers = {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true",
+                   "Vary": "Origin"}
+        if preflight:
+            headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "access-control-request-headers", "content-type")
+            headers["Access-Control-Max-Age"] = "86400"
+        return headers
+
+    def text_response(self, body: str, request: HttpRequest | None = None) -> HttpResponse:
+        headers = _TEXT_HEADERS
+        if request is not None and "origin" in request.headers:
+            headers = {**_TEXT_HEADERS, **self._cors_headers(request)}
+        return HttpResponse(200, body, "text/plain; charset=UTF-8", headers)
+
+    def ok_response(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, b"ok", "text/html", self._cors_headers(request) or None)
+
+    def error_response(self, exc: HandshakeError, request: HttpRequest | None = None) -> HttpResponse:
+        return HttpResponse.json({"code": exc.code, "message": exc.message}, exc.http_status,
+                                 self._cors_headers(request) or None)
+
+    # -- lifecycle ------------------------------------------------------------------
+    def close_all(self, reason: str = SERVER_SHUTDOWN) -> None:
+        for session in list(self.sessions.values()):
+            session.close(reason)
+
+
+def _reject_upgrade(http: HttpConnection, exc: HandshakeError) -> None:
+    """Refuse a WebSocket handshake with the JSON error body and close the socket."""
+    transport = http.transport
+    if transport is None:
+        return
+    response = HttpResponse.json({"code": exc.code, "message": exc.message}, exc.http_status)
+    transport.write(response.encode(keep_alive=False))
+    transport.close()

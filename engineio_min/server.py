@@ -1,0 +1,231 @@
+"""The Server facade: one port, Engine.IO/Socket.IO endpoints, extra HTTP routes.
+
+Layer: facade. This is what applications use (with ``Namespace`` and ``Socket``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+
+from .engine import SERVER_SHUTDOWN, EngineEndpoint, EngineOptions, EngineSession, SessionFactory
+from .socketio import Namespace, SioConnection, _Batch
+from .transport.http import HttpConnection, HttpRequest, HttpResponse, Responder
+
+__all__ = ["RouteHandler", "Server"]
+
+logger = logging.getLogger("engineio_min.server")
+
+RouteHandler = Callable[[HttpRequest], "HttpResponse | Awaitable[HttpResponse]"]
+# Body limit of the application's own HTTP routes (the Engine.IO path uses max_payload).
+ROUTE_BODY_LIMIT = 1024 * 1024
+
+
+def _mount(path: str) -> str:
+    return "/" + path.strip("/") + "/"
+
+
+class Server:
+    """A Socket.IO v4 server (Engine.IO protocol 4, Socket.IO protocol 5) on one port.
+
+    Args:
+        path: the Socket.IO mount path.
+        ping_interval, ping_timeout: heartbeat, in seconds.
+        max_payload: largest POST body / WebSocket message, in bytes.
+        allowed_origins: None (same origin), "*" (any) or a list of origins.
+        connect_timeout: seconds a connection may stay without joining a namespace.
+        transports: the enabled transports.
+        max_buffered_bytes: a client with more unsent bytes is disconnected.
+        droppable_buffered_bytes: above this, droppable broadcasts skip the client.
+    """
+
+    def __init__(
+        self,
+        path: str = "/socket.io/",
+        *,
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        max_payload: int = 1_000_000,
+        allowed_origins: str | Sequence[str] | None = None,
+        connect_timeout: float = 45.0,
+        transports: Sequence[str] = ("polling", "websocket"),
+        allow_upgrades: bool = True,
+        max_buffered_bytes: int = 8 * 1024 * 1024,
+        droppable_buffered_bytes: int = 256 * 1024,
+    ) -> None:
+        self.options = EngineOptions(
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_payload=max_payload,
+            transports=tuple(transports),
+            allow_upgrades=allow_upgrades,
+            allowed_origins=allowed_origins,
+            max_buffered_bytes=max_buffered_bytes,
+            droppable_buffered_bytes=droppable_buffered_bytes,
+        )
+        self.connect_timeout = connect_timeout
+        self.namespaces: dict[str, Namespace] = {}
+        self.batch = _Batch()
+        # How many packets were encoded (each broadcast counts once); tests read it.
+        self.encode_count = 0
+        self._endpoints: list[EngineEndpoint] = []
+        self._routes: list[tuple[str, str, RouteHandler]] = []
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Transport] = set()
+        self._route_tasks: set[asyncio.Future[None]] = set()
+        self.port = 0
+        self.mount_engine(path, self._new_connection, self.options)
+
+    # -- application API ----------------------------------------------------------
+    def of(self, name: str = "/") -> Namespace:
+        """The namespace ``name``, created on first use."""
+        namespace = self.namespaces.get(name)
+        if namespace is None:
+            namespace = self.namespaces[name] = Namespace(self, name)
+        return namespace
+
+    def route(self, method: str, path: str, handler: RouteHandler) -> None:
+        """Serve ``method path`` (a trailing ``/`` matches the prefix) with ``handler``."""
+        self._routes.append((method.upper(), path, handler))
+
+    def mount_engine(self, path: str, factory: SessionFactory, options: EngineOptions | None = None) -> EngineEndpoint:
+        """Serve a bare Engine.IO endpoint at ``path``; ``factory`` builds each session's handler."""
+        endpoint = EngineEndpoint(_mount(path), factory, options or self.options)
+        self._endpoints.append(endpoint)
+        return endpoint
+
+    def _new_connection(self, session: EngineSession) -> SioConnection:
+        return SioConnection(self, session, self.connect_timeout)
+
+    # -- RequestHandler (the HTTP front door calls these) ----------------------------
+    def _endpoint_for(self, path: str) -> EngineEndpoint | None:
+        for endpoint in self._endpoints:
+            if path.startswith(endpoint.path) or path + "/" == endpoint.path:
+                return endpoint
+        return None
+
+    def body_limit(self, path: str) -> int:
+        endpoint = self._endpoint_for(path)
+        return endpoint.options.max_payload if endpoint is not None else ROUTE_BODY_LIMIT
+
+    def handle_request(self, request: HttpRequest, responder: Responder) -> None:
+        endpoint = self._endpoint_for(request.path)
+        if endpoint is not None:
+            endpoint.handle_http(request, responder)
+            return
+        for method, path, handler in self._routes:
+            if (request.path == path or (path.endswith("/") and request.path.startswith(path))):
+                if method != request.method:
+                    continue
+                self._run_route(handler, request, responder)
+                return
+        known = any(request.path == p or (p.endswith("/") and request.path.startswith(p)) for _, p, _ in self._routes)
+        status = 405 if known else 404
+        responder.send(HttpResponse.json({"error": "method not allowed" if known else "not found"}, status))
+
+    def _run_route(self, handler: RouteHandler, request: HttpRequest, responder: Responder) -> None:
+        result = handler(request)
+        if inspect.isawaitable(result):
+            async def finish(pending: Awaitable[HttpResponse]) -> None:
+                try:
+                    responder.send(await pending)
+                except Exception:
+                    logger.exception("route %s failed", request.path)
+                    responder.send(HttpResponse.json({"error": "internal error"}, 500))
+
+            task = asyncio.ensure_future(finish(result))
+            self._route_tasks.add(task)
+            task.add_done_callback(self._route_tasks.discard)
+        else:
+            responder.send(result)
+
+    def handle_upgrade(self, request: HttpRequest, conn: HttpConnection, rest: bytes) -> None:
+        endpoint = self._endpoint_for(request.path)
+        if endpoint is None:
+            transport = conn.transport
+            if transport is not None:
+                transport.write(HttpResponse(404, "Not Found").encode(keep_alive=False))
+                transport.close()
+            return
+        endpoint.handle_upgrade(request, conn, rest)
+
+    # -- lifecycle ------------------------------------------------------------------
+    def _protocol_factory(self) -> HttpConnection:
+        return _TrackedHttpConnection(self)
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen on ``host:port``; returns the bound port."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._protocol_factory, host, port, backlog=4096)
+        sockname = self._server.sockets[0].getsockname()
+        self.port = int(sockname[1])
+        return self.port
+
+    async def shutdown(self, reason: str = SERVER_SHUTDOWN) -> None:
+        """Stop accepting, close every session cleanly, then drop what is left."""
+        if self._server is not None:
+            self._server.close()
+        self.batch.flush()
+        for endpoint in self._endpoints:
+            endpoint.close_all(reason)
+        # Let close frames and final polling answers reach the kernel.
+        for _ in range(20):
+            if not any(t.get_write_buffer_size() for t in self._connections if not t.is_closing()):
+                break
+            await asyncio.sleep(0.05)
+        for transport in list(self._connections):
+            transport.close()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+            self._server = None
+
+    async def serve_forever(self) -> None:
+        """Run until SIGTERM or SIGINT, then shut down cleanly."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await self.shutdown()
+
+    @property
+    def connection_count(self) -> int:
+        """Open TCP connections (HTTP and WebSocket)."""
+        return len(self._connections)
+
+    def session_count(self) -> int:
+        return sum(len(e.sessions) for e in self._endpoints)
+
+    def _track(self, transport: asyncio.Transport) -> None:
+        self._connections.add(transport)
+
+    def _untrack(self, transport: asyncio.Transport | None) -> None:
+        if transport is not None:
+            self._connections.discard(transport)
+
+
+class _TrackedHttpConnection(HttpConnection):
+    """An HttpConnection that the server can find again at shutdown."""
+
+    def __init__(self, server: Server) -> None:
+        super().__init__(server)
+        self._owner = server
+        self.lost_callback = server._untrack
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self.transport is not None:
+            self._owner._track(self.transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._owner._untrack(self.transport)
+        super().connection_lost(exc)
+

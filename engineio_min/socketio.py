@@ -1,0 +1,537 @@
+"""Socket.IO v5 on top of Engine.IO sessions: namespaces, sockets, acks, rooms, broadcast.
+
+Layer: socketio (uses engine.py's ``EngineSession`` and the codec).
+
+``SioConnection`` is the Engine.IO handler of one session: it decodes Socket.IO packets
+(``SioDecoder`` reassembles binary attachments) and drives the ``Socket`` of each joined
+namespace. A packet that breaks the protocol (SPEC §3.2, invalid packets and invalid
+states) closes the whole Engine.IO session with reason ``parse error``, as the reference
+server does.
+
+Broadcast. ``Namespace.emit(..., to=room)`` encodes the packet once and frames it once.
+Consecutive broadcasts to the same room within one event-loop turn are gathered into one
+``_Batch``; at the end of the turn (``call_soon``) the frames are joined into one bytes
+object and that same object is written to every member: one ``transport.write`` per
+member per turn, whatever the number of messages. Anything else that writes to a client
+(a direct emit, an ack, a broadcast to other rooms, a room membership change) flushes the
+batch first, so every client sees packets in the order they were emitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Final
+
+from .codec.json import dumps
+from .codec.sio import SioDecoder, SioPacket, SioType, encode_event_text, encode_sio
+from .engine import PARSE_ERROR, EngineSession
+from .errors import AckTimeout, ConnectRefused, DecodeError
+from .transport.websocket import text_frame
+
+__all__ = ["Namespace", "SioConnection", "Socket"]
+
+logger = logging.getLogger("engineio_min.socketio")
+
+CLIENT_NAMESPACE_DISCONNECT: Final = "client namespace disconnect"
+SERVER_NAMESPACE_DISCONNECT: Final = "server namespace disconnect"
+
+ConnectHook = Callable[["Socket", dict[str, Any]], "Awaitable[None] | None"]
+DisconnectHook = Callable[["Socket", str], "Awaitable[None] | None"]
+EventHandler = Callable[..., Any]
+
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(coro: Awaitable[Any]) -> None:
+    """Run a handler coroutine as a task we keep a reference to until it ends."""
+    task = asyncio.ensure_future(coro)
+    _tasks.add(task)
+    task.add_done_callback(_task_done)
+
+
+def _task_done(task: asyncio.Task[Any]) -> None:
+    _tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("handler task failed", exc_info=task.exception())
+
+
+def _has_binary(value: Any) -> bool:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return True
+    if isinstance(value, list | tuple):
+        return any(_has_binary(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_binary(v) for v in value.values())
+    return False
+
+
+def _ack_args(result: Any) -> list[Any]:
+    """A handler's return value as ack arguments: None -> none, tuple -> several."""
+    if result is None:
+        return []
+    if isinstance(result, tuple):
+        return list(result)
+    return [result]
+
+
+class _Batch:
+    """Broadcast frames to one room gathered within one loop turn (see module docstring)."""
+
+    __slots__ = ("droppable", "frames", "namespace", "room", "texts")
+
+    def __init__(self) -> None:
+        self.namespace: Namespace | None = None
+        self.room = ""
+        self.droppable = False
+        self.texts: list[str] = []
+        self.frames: list[bytes] = []
+
+    def add(self, namespace: Namespace, room: str, text: str, droppable: bool) -> None:
+        if self.texts and (namespace is not self.namespace or room != self.room or droppable != self.droppable):
+            self.flush()
+        if not self.texts:
+            self.namespace, self.room, self.droppable = namespace, room, droppable
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.texts.append(text)
+        self.frames.append(text_frame(text))
+
+    def flush(self) -> None:
+        texts = self.texts
+        if not texts:
+            return
+        namespace = self.namespace
+        assert namespace is not None
+        joined = b"".join(self.frames) if len(self.frames) > 1 else self.frames[0]
+        self.texts, self.frames = [], []
+        members = namespace.rooms.get(self.room)
+        if not members:
+            return
+        droppable = self.droppable
+        for sock in list(members):
+            sock.engine.send_prebuilt(joined, texts, droppable)
+
+
+class Namespace:
+    """A Socket.IO namespace: its handlers, sockets and rooms."""
+
+    def __init__(self, server: Any, name: str) -> None:
+        self.server = server
+        self.name = name
+        self.sockets: dict[str, Socket] = {}
+        self.rooms: dict[str, dict[Socket, None]] = {}
+        self._handlers: dict[str, EventHandler] = {}
+        self._connect_hook: ConnectHook | None = None
+        self._disconnect_hook: DisconnectHook | None = None
+
+    # -- registration -------------------------------------------------------------
+    def on(self, event: str) -> Callable[[EventHandler], EventHandler]:
+        """Decorator: handle ``event``; the return value answers the client's ack."""
+
+        def register(handler: EventHandler) -> EventHandler:
+            self._handlers[event] = handler
+            return handler
+
+        return register
+
+    def on_connect(self, hook: ConnectHook) -> ConnectHook:
+        """Decorator: ``hook(socket, auth)``; raise ConnectRefused to refuse."""
+        self._connect_hook = hook
+        return hook
+
+    def on_disconnect(self, hook: DisconnectHook) -> DisconnectHook:
+        """Decorator: ``hook(socket, reason)``."""
+        self._disconnect_hook = hook
+        return hook
+
+    # -- rooms ----------------------------------------------------------------------
+    def room_size(self, room: str) -> int:
+        members = self.rooms.get(room)
+        return len(members) if members else 0
+
+    def room_members(self, room: str) -> list[Socket]:
+        return list(self.rooms.get(room, ()))
+
+    # -- broadcast ----------------------------------------------------------------
+    def emit(
+        self,
+        event: str,
+        *args: Any,
+        to: str | Iterable[str] | None = None,
+        exclude: Socket | Iterable[Socket] | None = None,
+        droppable: bool = False,
+    ) -> int:
+        """Send an event to a room, several rooms, or the whole namespace. Never waits.
+
+        The packet is encoded once and framed once; returns the number of sockets it was
+        written to (or queued for, when batched).
+        """
+        server = self.server
+        if isinstance(to, str) and exclude is None and not _has_binary(args):
+            members = self.rooms.get(to)
+            if not members:
+                return 0
+            server.encode_count += 1
+            server.batch.add(self, to, encode_event_text(self.name, event, args), droppable)
+            return len(members)
+        server.batch.flush()
+        recipients = self._recipients(to, exclude)
+        if not recipients:
+            return 0
+        server.encode_count += 1
+        if _has_binary(args):
+            parts = encode_sio(SioPacket(SioType.EVENT, self.name, [event, *args]))
+            for sock in recipients:
+                sock.send_parts(parts)
+            return len(recipients)
+        text = encode_event_text(self.name, event, args)
+        frame = text_frame(text)
+        records = (text,)
+        sent = 0
+        for sock in recipients:
+            if sock.engine.send_prebuilt(frame, records, droppable):
+                sent += 1
+        return sent
+
+    def _recipients(self, to: str | Iterable[str] | None, exclude: Socket | Iterable[Socket] | None) -> list[Socket]:
+        if to is None:
+            chosen: Iterable[Socket] = self.sockets.values()
+        elif isinstance(to, str):
+            chosen = self.rooms.get(to, {})
+        else:
+            union: dict[Socket, None] = {}
+            for room in to:
+                union.update(self.rooms.get(room, {}))
+            chosen = union
+        if exclude is None:
+            return list(chosen)
+        skip = {exclude} if isinstance(exclude, Socket) else set(exclude)
+        return [s for s in chosen if s not in skip]
+
+    def _join(self, sock: Socket, room: str) -> None:
+        members = self.rooms.get(room)
+        if members is None:
+            members = self.rooms[room] = {}
+        members[sock] = None
+
+    def _leave(self, sock: Socket, room: str) -> None:
+        members = self.rooms.get(room)
+        if members is not None:
+            members.pop(sock, None)
+            if not members:
+                del self.rooms[room]
+
+
+class Socket:
+    """One client connected to one namespace."""
+
+    __slots__ = (
+        "_ack_id", "_acks", "_conn", "_pending", "auth", "connected", "data", "engine",
+        "namespace", "remote_addr", "rooms", "sid",
+    )
+
+    def __init__(self, conn: SioConnection, namespace: Namespace, auth: dict[str, Any]) -> None:
+        self._conn = conn
+        self.engine: EngineSession = conn.engine
+        self.namespace = namespace
+        self.sid = secrets.token_urlsafe(15)
+        self.auth = auth
+        self.data: dict[str, Any] = {}
+        self.remote_addr = conn.engine.remote_addr
+        self.rooms: set[str] = {self.sid}
+        self.connected = False
+        # Emits made before the CONNECT reply is written (inside the connect hook) wait here.
+        self._pending: list[list[str | bytes]] | None = []
+        self._acks: dict[int, Callable[[list[Any]], None]] = {}
+        self._ack_id = 0
+
+    def __repr__(self) -> str:
+        return f"<Socket {self.namespace.name} {self.sid}>"
+
+    # -- sending --------------------------------------------------------------------
+    def emit(self, event: str, *args: Any) -> None:
+        """Send an event to this client. Never waits."""
+        self._send_packet(SioPacket(SioType.EVENT, self.namespace.name, [event, *args]))
+
+    async def call(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
+        """Send an event and wait for the client's ack; raises AckTimeout."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        ack_id = self._ack_id
+        self._ack_id += 1
+
+        def resolve(ack_args: list[Any]) -> None:
+            if not future.done():
+                future.set_result(ack_args)
+
+        self._acks[ack_id] = resolve
+        self._send_packet(SioPacket(SioType.EVENT, self.namespace.name, [event, *args], ack_id))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise AckTimeout(f"no ack for {event!r} within {timeout} s") from None
+        finally:
+            self._acks.pop(ack_id, None)
+
+    def send_parts(self, parts: list[str | bytes]) -> None:
+        """Send an encoded packet: Socket.IO header text, then binary attachments."""
+        if self._pending is not None:
+            self._pending.append(parts)
+            return
+        engine = self.engine
+        header = parts[0]
+        assert isinstance(header, str)
+        engine.send_text("4" + header)
+        for attachment in parts[1:]:
+            assert isinstance(attachment, bytes)
+            engine.send_binary(attachment)
+
+    def _send_packet(self, packet: SioPacket) -> None:
+        server = self.namespace.server
+        server.batch.flush()
+        server.encode_count += 1
+        self.send_parts(encode_sio(packet))
+
+    # -- rooms ------------------------------------------------------------------------
+    def join(self, room: str) -> None:
+        if room in self.rooms:
+            return
+        self.rooms.add(room)
+        if self.connected:
+            self.namespace.server.batch.flush()
+            self.namespace._join(self, room)
+
+    def leave(self, room: str) -> None:
+        if room not in self.rooms:
+            return
+        self.rooms.discard(room)
+        if self.connected:
+            self.namespace.server.batch.flush()
+            self.namespace._leave(self, room)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def disconnect(self, close_engine: bool = False) -> None:
+        """Disconnect this socket from its namespace (``41``), or the whole connection."""
+        if not self.connected:
+            return
+        self._send_packet(SioPacket(SioType.DISCONNECT, self.namespace.name))
+        self._conn.remove(self, SERVER_NAMESPACE_DISCONNECT)
+        if close_engine:
+            self.engine.close()
+
+    def _commit(self) -> None:
+        """The connect hook accepted: join rooms, write CONNECT, release buffered emits."""
+        namespace = self.namespace
+        self.connected = True
+        namespace.server.batch.flush()
+        namespace.sockets[self.sid] = self
+        for room in self.rooms:
+            namespace._join(self, room)
+        pending, self._pending = self._pending, None
+        self.send_parts(encode_sio(SioPacket(SioType.CONNECT, namespace.name, {"sid": self.sid})))
+        for parts in pending or ():
+            self.send_parts(parts)
+
+    def _closed(self, reason: str) -> None:
+        """Leave everything (O(rooms joined)) and run the disconnect hook."""
+        namespace = self.namespace
+        was_connected = self.connected
+        self.connected = False
+        if was_connected:
+            namespace.server.batch.flush()
+            for room in self.rooms:
+                namespace._leave(self, room)
+            namespace.sockets.pop(self.sid, None)
+        self._acks.clear()
+        hook = namespace._disconnect_hook
+        if hook is not None and was_connected:
+            try:
+                result = hook(self, reason)
+                if inspect.isawaitable(result):
+                    _spawn(result)
+            except Exception:
+                logger.exception("disconnect hook failed")
+
+    def _receive_ack(self, ack_id: int, args: list[Any]) -> None:
+        callback = self._acks.pop(ack_id, None)
+        if callback is not None:  # an unknown or repeated ack id is ignored (SPEC §3.2)
+            callback(args)
+
+    def _send_ack(self, ack_id: int, result: Any) -> None:
+        if self.connected:
+            self._send_packet(SioPacket(SioType.ACK, self.namespace.name, _ack_args(result), ack_id))
+
+
+class SioConnection:
+    """The Socket.IO side of one Engine.IO session (an ``EngineHandler``)."""
+
+    __slots__ = ("_connect_timer", "_connecting", "decoder", "engine", "server", "sockets")
+
+    def __init__(self, server: Any, engine: EngineSession, connect_timeout: float) -> None:
+        self.server = server
+        self.engine = engine
+        self.decoder = SioDecoder()
+        self.sockets: dict[str, Socket] = {}
+        # Namespace -> packets that arrived while its async connect hook was running.
+        self._connecting: dict[str, list[SioPacket]] = {}
+        loop = asyncio.get_running_loop()
+        self._connect_timer: asyncio.TimerHandle | None = loop.call_later(connect_timeout, self._connect_expired)
+
+    def _connect_expired(self) -> None:
+        self._connect_timer = None
+        if not self.sockets:
+            self.engine.close()
+
+    # -- EngineHandler ----------------------------------------------------------------
+    def on_message(self, data: str | bytes) -> None:
+        try:
+            packet = self.decoder.feed(data)
+        except DecodeError as exc:
+            logger.debug("closing %s: %s", self.engine.sid, exc)
+            self.engine.close(PARSE_ERROR)
+            return
+        if packet is not None:
+            self._dispatch(packet)
+
+    def on_close(self, reason: str) -> None:
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+        sockets, self.sockets = self.sockets, {}
+        for sock in sockets.values():
+            sock._closed(reason)
+
+    # -- dispatch -----------------------------------------------------------------------
+    def _dispatch(self, packet: SioPacket) -> None:
+        kind = packet.type
+        name = packet.namespace
+        if kind is SioType.CONNECT:
+            self._on_connect(packet)
+            return
+        waiting = self._connecting.get(name)
+        if waiting is not None:
+            waiting.append(packet)
+            return
+        sock = self.sockets.get(name)
+        if sock is None or kind is SioType.CONNECT_ERROR:
+            # A packet for a namespace not joined, or a CONNECT_ERROR from a client.
+            self.engine.close(PARSE_ERROR)
+            return
+        self._dispatch_joined(sock, packet)
+
+    def _dispatch_joined(self, sock: Socket, packet: SioPacket) -> None:
+        kind = packet.type
+        if kind is SioType.EVENT or kind is SioType.BINARY_EVENT:
+            self._on_event(sock, packet)
+        elif kind is SioType.ACK or kind is SioType.BINARY_ACK:
+            assert packet.id is not None
+            sock._receive_ack(packet.id, packet.data)
+        elif kind is SioType.DISCONNECT:
+            self.remove(sock, CLIENT_NAMESPACE_DISCONNECT)
+        else:
+            self.engine.close(PARSE_ERROR)
+
+    def _on_event(self, sock: Socket, packet: SioPacket) -> None:
+        args = packet.data
+        handler = sock.namespace._handlers.get(str(args[0]))
+        if handler is None:
+            return
+        try:
+            result = handler(sock, *args[1:])
+        except Exception:
+            logger.exception("handler for %r failed", args[0])
+            return
+        if inspect.isawaitable(result):
+            _spawn(self._finish_event(sock, packet.id, result))
+        elif packet.id is not None:
+            sock._send_ack(packet.id, result)
+
+    async def _finish_event(self, sock: Socket, ack_id: int | None, pending: Awaitable[Any]) -> None:
+        try:
+            result = await pending
+        except Exception:
+            logger.exception("async handler failed")
+            return
+        if ack_id is not None:
+            sock._send_ack(ack_id, result)
+
+    def _on_connect(self, packet: SioPacket) -> None:
+        name = packet.namespace
+        namespace = self.server.namespaces.get(name)
+        if namespace is None:
+            self._send_connect_error(name, {"message": "Invalid namespace"})
+            return
+        if name in self.sockets or name in self._connecting:
+            self.engine.close(PARSE_ERROR)  # CONNECT for a namespace already joined
+            return
+        auth = packet.data if isinstance(packet.data, dict) else {}
+        sock = Socket(self, namespace, auth)
+        hook = namespace._connect_hook
+        if hook is None:
+            self._accept(sock)
+            return
+        try:
+            result = hook(sock, auth)
+        except ConnectRefused as refused:
+            self._refuse(sock, refused)
+            return
+        except Exception:
+            logger.exception("connect hook failed")
+            self._refuse(sock, ConnectRefused("Internal server error"))
+            return
+        if inspect.isawaitable(result):
+            self._connecting[name] = []
+            _spawn(self._finish_connect(sock, result))
+        else:
+            self._accept(sock)
+
+    async def _finish_connect(self, sock: Socket, pending: Awaitable[Any]) -> None:
+        name = sock.namespace.name
+        try:
+            await pending
+        except ConnectRefused as refused:
+            self._connecting.pop(name, None)
+            self._refuse(sock, refused)
+            return
+        except Exception:
+            logger.exception("connect hook failed")
+            self._connecting.pop(name, None)
+            self._refuse(sock, ConnectRefused("Internal server error"))
+            return
+        queued = self._connecting.pop(name, [])
+        if self.engine.closed:
+            return
+        self._accept(sock)
+        for packet in queued:
+            if self.engine.closed or name not in self.sockets:
+                break
+            self._dispatch_joined(sock, packet)
+
+    def _accept(self, sock: Socket) -> None:
+        if self.engine.closed:
+            return
+        self.sockets[sock.namespace.name] = sock
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+        sock._commit()
+
+    def _refuse(self, sock: Socket, refused: ConnectRefused) -> None:
+        payload: dict[str, Any] = {"message": refused.message}
+        if refused.data is not None:
+            payload["data"] = refused.data
+        self._send_connect_error(sock.namespace.name, payload)
+
+    def _send_connect_error(self, name: str, payload: dict[str, Any]) -> None:
+        prefix = "44" if name == "/" else f"44{name},"
+        self.engine.send_text(prefix + dumps(payload))
+
+    def remove(self, sock: Socket, reason: str) -> None:
+        """Take ``sock`` out of this connection (namespace disconnect)."""
+        if self.sockets.get(sock.namespace.name) is sock:
+            del self.sockets[sock.namespace.name]
+            sock._closed(reason)
+
