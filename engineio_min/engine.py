@@ -396,8 +396,9 @@ class EngineSession:
     def _slow_consumer(self) -> None:
         """The client does not read fast enough: cut it off (documented policy)."""
         logger.info("closing slow consumer %s (%d bytes buffered)", self.sid, self.buffered_bytes())
-        ws = self.ws
+        ws, self.ws = self.ws, None
         if ws is not None:
+            ws.handler = _RejectWsHandler()  # the session closes below with its own reason
             ws.close(CLOSE_POLICY, "slow consumer")
             ws.abort()
         self._outbox.clear()

@@ -1,0 +1,151 @@
+"""Broadcast fan-out over real sockets: encode once, reach everyone, cut off slow consumers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+import engineio_min.socketio as sio_module
+from engineio_min import Server, Socket
+
+from .rawws import RawSocketIOClient
+
+ROOM = "stream-1"
+
+
+def build_server(**options: Any) -> Server:
+    server = Server(allowed_origins="*", **options)
+    nsp = server.of("/")
+    nsp.data = {"disconnects": []}  # type: ignore[attr-defined]
+
+    @nsp.on("join")
+    def join(sock: Socket, room: str) -> int:
+        sock.join(room)
+        return nsp.room_size(room)
+
+    @nsp.on("say")
+    def say(sock: Socket, room: str, text: str) -> int:
+        return nsp.emit("said", text, to=room)
+
+    @nsp.on_disconnect
+    def gone(sock: Socket, reason: str) -> None:
+        nsp.data["disconnects"].append((sock.sid, reason))  # type: ignore[attr-defined]
+
+    return server
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    srv = build_server()
+    await srv.start("127.0.0.1", 0)
+    yield srv
+    await srv.shutdown()
+
+
+async def open_clients(port: int, count: int, **kwargs: Any) -> list[RawSocketIOClient]:
+    clients = [RawSocketIOClient() for _ in range(count)]
+    for start in range(0, count, 100):  # in waves, to stay under the listen backlog
+        await asyncio.gather(*(c.connect(port, **kwargs) for c in clients[start:start + 100]))
+    return clients
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    calls = [0]
+    original: Callable[..., Any] = getattr(sio_module, name)
+
+    def wrapper(*args: Any) -> Any:
+        calls[0] += 1
+        return original(*args)
+
+    monkeypatch.setattr(sio_module, name, wrapper)
+    return calls
+
+
+async def test_broadcast_to_1000_encodes_once_and_reaches_all(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clients = await open_clients(server.port, 1000)
+    for c in clients:
+        c.emit("join", ROOM)
+    await asyncio.wait_for(_until(lambda: server.of("/").room_size(ROOM) == 1000), 20)
+
+    encodes = counting(monkeypatch, "encode_event_text")
+    frames = counting(monkeypatch, "text_frame")
+    sent = server.of("/").emit("said", "hello everyone \N{WAVING HAND SIGN}", to=ROOM)
+    assert sent == 1000
+    events = await asyncio.wait_for(asyncio.gather(*(c.recv_event() for c in clients)), 20)
+    assert all(e == ["said", "hello everyone \N{WAVING HAND SIGN}"] for e in events)
+    assert encodes[0] == 1, "the packet must be encoded once for the whole room"
+    assert frames[0] == 1, "the WebSocket frame must be built once for the whole room"
+    for c in clients:
+        c.close()
+
+
+async def test_batched_broadcasts_keep_order_and_same_bytes(server: Server) -> None:
+    clients = await open_clients(server.port, 50)
+    for c in clients:
+        c.emit("join", ROOM)
+    await asyncio.wait_for(_until(lambda: server.of("/").room_size(ROOM) == 50), 10)
+    nsp = server.of("/")
+    for i in range(200):  # all within one loop turn: one joined buffer per member
+        nsp.emit("said", i, to=ROOM)
+    # A direct emit in the same turn must come after the batch.
+    next(iter(nsp.sockets.values())).emit("direct", "after")
+    for c in clients:
+        got = [await asyncio.wait_for(c.recv_event(), 10) for _ in range(200)]
+        assert [e[1] for e in got] == list(range(200))
+        c.close()
+
+
+async def test_slow_consumer_is_cut_off_while_others_keep_receiving() -> None:
+    limit = 64 * 1024
+    server = build_server(max_buffered_bytes=limit)
+    port = await server.start("127.0.0.1", 0)
+    try:
+        healthy = await open_clients(port, 5)
+        stalled = RawSocketIOClient()
+        await stalled.connect(port, rcvbuf=4096)
+        for c in [*healthy, stalled]:
+            c.emit("join", ROOM)
+        nsp = server.of("/")
+        await asyncio.wait_for(_until(lambda: nsp.room_size(ROOM) == 6), 10)
+        stalled_sid = next(s.sid for s in nsp.room_members(ROOM) if s.engine.ws is not None
+                           and s.engine.ws.transport is not None
+                           and s.engine.ws.transport.get_extra_info("peername")[1]
+                           == stalled.writer.get_extra_info("sockname")[1])  # type: ignore[union-attr]
+        payload = "x" * 1000
+        count = 8000  # 8 MB: far above the 64 KiB limit plus the kernel's socket buffers (tcp_wmem max 4 MB)
+
+        async def produce() -> None:
+            for i in range(count):
+                nsp.emit("said", f"{i}:{payload}", to=ROOM)
+                if i % 20 == 0:
+                    await asyncio.sleep(0)
+
+        async def consume(c: RawSocketIOClient) -> int:
+            received = 0
+            while received < count:
+                event = await c.recv_event()
+                assert event[1].startswith(f"{received}:")
+                received += 1
+            return received
+
+        results = await asyncio.wait_for(asyncio.gather(produce(), *(consume(c) for c in healthy)), 30)
+        assert results[1:] == [count] * len(healthy)
+        disconnects = nsp.data["disconnects"]  # type: ignore[attr-defined]
+        assert (stalled_sid, "transport error") in disconnects
+        assert stalled_sid not in nsp.sockets
+        assert nsp.room_size(ROOM) == len(healthy)
+        for c in healthy:
+            c.close()
+        stalled.close()
+    finally:
+        await server.shutdown()
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    while not predicate():
+        await asyncio.sleep(0.01)
