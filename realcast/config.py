@@ -1,0 +1,457 @@
+"""Settings of a realcast server: dataclasses, and loading them from file, environment and flags.
+
+Layer: application (realcast); imports the standard library and ``keys.py``. This is the only
+module that reads environment variables or configuration files.
+
+Precedence, highest first: command-line flags > ``REALCAST_*`` environment variables > the TOML
+file (``--config`` / ``REALCAST_CONFIG``) > built-in defaults. The TOML file looks like::
+
+    [server]
+    host = "0.0.0.0"
+    port = 8080
+    data_dir = "/var/lib/realcast"      # relative paths are relative to the file
+    allowed_origins = "*"               # or a list of origins
+    auth_timeout = 10                   # seconds to send `authenticate` after connecting
+    analytics_interval = 5              # seconds between analytics:update emits
+    jwt_leeway = 5                      # seconds of clock skew tolerated on exp/nbf/iat
+    dev_mode = false                    # see ensure_dev_app()
+
+    [rate_limits]                       # defaults for every app (the seed's limits)
+    chat_per_second = 5
+
+    [apps.app_xyz789]
+    jwt_algorithm = "HS256"             # pinned: tokens with any other alg are refused
+    jwt_secret = "at least 32 bytes of secret......"
+    # jwt_public_key = "-----BEGIN PUBLIC KEY-----..."  or  jwt_public_key_file = "app.pem"
+    api_key = "backend API key, at least 16 characters"
+    rate_limits = { chat_per_minute = 200 }
+
+A single app can instead come from ``REALCAST_APP_ID``, ``REALCAST_JWT_SECRET`` (or
+``REALCAST_JWT_PUBLIC_KEY`` / ``REALCAST_JWT_PUBLIC_KEY_FILE`` with ``REALCAST_JWT_ALGORITHM``)
+and ``REALCAST_API_KEY``; it replaces a file app with the same id.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from .errors import ConfigError
+from .keys import HMAC_ALGORITHMS, load_verification_key
+
+__all__ = [
+    "DEV_APP_ID",
+    "AppConfig",
+    "CliOptions",
+    "DevApp",
+    "RateLimits",
+    "ServerConfig",
+    "ensure_dev_app",
+    "load_config",
+]
+
+APP_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MIN_API_KEY_LENGTH: Final = 16
+DEV_APP_ID: Final = "app_dev"
+DEV_APP_FILE: Final = "dev-app.json"
+_LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Configurable limits are capped so a typo cannot turn a limit off or allocate huge windows.
+_MAX_RATE: Final = 10_000
+
+Origins = Literal["*"] | tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Per-connection event limits (the seed's "Rate Limiting" section by default)."""
+
+    chat_per_second: int = 5
+    chat_per_minute: int = 100
+    reaction_per_second: int = 10
+    reaction_per_minute: int = 300
+    moderation_per_minute: int = 20
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if type(value) is not int or not 1 <= value <= _MAX_RATE:
+                raise ConfigError(f"rate_limits.{f.name} must be an integer in 1..{_MAX_RATE}")
+
+
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    """One tenant (the seed's ``app_id``): its JWT verification key and backend API key.
+
+    ``jwt_key`` is the HMAC secret for HS* algorithms, or a PEM public key for RS*/PS*/ES*.
+    """
+
+    app_id: str
+    jwt_algorithm: str
+    jwt_key: str = field(repr=False)
+    api_key: str = field(repr=False)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.app_id, str) or not APP_ID_RE.fullmatch(self.app_id):
+            raise ConfigError(f"app id {self.app_id!r} must be 1-64 characters of A-Z a-z 0-9 _ -")
+        if not isinstance(self.api_key, str) or len(self.api_key) < MIN_API_KEY_LENGTH:
+            raise ConfigError(f"app {self.app_id}: api_key must be at least {MIN_API_KEY_LENGTH} characters")
+        try:
+            load_verification_key(self.jwt_algorithm, self.jwt_key)
+        except ConfigError as exc:
+            raise ConfigError(f"app {self.app_id}: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Everything ``realcast serve`` needs. Durations are seconds."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("realcast-data")
+    apps: tuple[AppConfig, ...] = ()
+    # None: dev mode switches itself on when no app is configured (first run).
+    dev_mode: bool | None = None
+    # Tokens travel in the Socket.IO auth payload, never in cookies, so a foreign page cannot
+    # ride on a user's credentials: any origin is safe by default (see docs/api.md).
+    allowed_origins: Origins = "*"
+    auth_timeout: float = 10.0
+    analytics_interval: float = 5.0
+    jwt_leeway: float = 5.0
+    history_size: int = 50
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        ids = [a.app_id for a in self.apps]
+        if len(ids) != len(set(ids)):
+            raise ConfigError("app ids must be unique")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError("port must be in 0..65535")
+        _check_range("auth_timeout", self.auth_timeout, 0.1, 3600)
+        _check_range("analytics_interval", self.analytics_interval, 0.1, 3600)
+        _check_range("jwt_leeway", self.jwt_leeway, 0, 300)
+        _check_range("history_size", self.history_size, 1, 1000)
+        if self.log_level not in _LOG_LEVELS:
+            raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
+
+    def app(self, app_id: str) -> AppConfig | None:
+        """The app with this id, or None."""
+        for app in self.apps:
+            if app.app_id == app_id:
+                return app
+        return None
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high or math.isnan(value):
+        raise ConfigError(f"{name} must be in {low}..{high}")
+
+
+@dataclass(frozen=True, slots=True)
+class CliOptions:
+    """Flags of ``realcast serve``; None means "not given"."""
+
+    host: str | None = None
+    port: int | None = None
+    config: Path | None = None
+    data_dir: Path | None = None
+    dev_mode: bool | None = None
+    log_level: str | None = None
+
+
+# --- value parsing (shared by the file and the environment) -----------------------------------
+
+
+def _as_int(name: str, value: object) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ConfigError(f"{name} must be an integer, got {value!r}")
+
+
+def _as_float(name: str, value: object) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be a number")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise ConfigError(f"{name} must be a number, got {value!r}")
+
+
+def _as_bool(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _as_str(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string")
+    return value
+
+
+def _as_origins(name: str, value: object) -> Origins:
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        if items == ["*"]:
+            return "*"
+        value = items
+    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+        if "*" in value:
+            return "*"
+        return tuple(value)
+    raise ConfigError(f'{name} must be "*" or a list of origins')
+
+
+_Parser = Callable[[str, object], Any]
+# setting -> (parser, environment variable)
+_SERVER_SETTINGS: Final[dict[str, tuple[_Parser, str]]] = {
+    "host": (_as_str, "REALCAST_HOST"),
+    "port": (_as_int, "REALCAST_PORT"),
+    "data_dir": (_as_str, "REALCAST_DATA_DIR"),
+    "dev_mode": (_as_bool, "REALCAST_DEV"),
+    "allowed_origins": (_as_origins, "REALCAST_ALLOWED_ORIGINS"),
+    "auth_timeout": (_as_float, "REALCAST_AUTH_TIMEOUT"),
+    "analytics_interval": (_as_float, "REALCAST_ANALYTICS_INTERVAL"),
+    "jwt_leeway": (_as_float, "REALCAST_JWT_LEEWAY"),
+    "history_size": (_as_int, "REALCAST_HISTORY_SIZE"),
+    "log_level": (lambda n, v: _as_str(n, v).upper(), "REALCAST_LOG_LEVEL"),
+}
+_RATE_ENV_PREFIX: Final = "REALCAST_RATE_"  # e.g. REALCAST_RATE_CHAT_PER_SECOND
+_RATE_FIELDS: Final = tuple(f.name for f in fields(RateLimits))
+_APP_KEYS: Final = frozenset(
+    {"jwt_algorithm", "jwt_secret", "jwt_public_key", "jwt_public_key_file", "api_key", "rate_limits"}
+)
+
+
+def _rate_limits(where: str, table: object, base: RateLimits) -> RateLimits:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(table) - set(_RATE_FIELDS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
+    return replace(base, **{k: _as_int(f"{where}.{k}", v) for k, v in table.items()})
+
+
+def _read_key_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
+
+
+def _app_from_parts(
+    app_id: str,
+    where: str,
+    *,
+    algorithm: str | None,
+    secret: str | None,
+    public_key: str | None,
+    public_key_file: Path | None,
+    api_key: str | None,
+    rate_limits: RateLimits,
+) -> AppConfig:
+    given = [x for x in (secret, public_key, public_key_file) if x is not None]
+    if len(given) != 1:
+        raise ConfigError(f"{where}: give exactly one of jwt_secret, jwt_public_key, jwt_public_key_file")
+    if api_key is None:
+        raise ConfigError(f"{where}: api_key is required")
+    if secret is not None:
+        return AppConfig(app_id, algorithm or "HS256", secret, api_key, rate_limits)
+    if algorithm is not None and algorithm in HMAC_ALGORITHMS:
+        raise ConfigError(f"{where}: {algorithm} takes jwt_secret, not a public key")
+    if public_key is None:
+        assert public_key_file is not None  # exactly one of the three was given
+        public_key = _read_key_file(public_key_file)
+    return AppConfig(app_id, algorithm or "RS256", public_key, api_key, rate_limits)
+
+
+def _apps_from_file(raw: object, base_dir: Path, defaults: RateLimits) -> dict[str, AppConfig]:
+    if not isinstance(raw, dict):
+        raise ConfigError("[apps] must be a table of [apps.<app_id>] tables")
+    apps: dict[str, AppConfig] = {}
+    for app_id, table in raw.items():
+        where = f"[apps.{app_id}]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table")
+        unknown = set(table) - _APP_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
+        key_file = table.get("jwt_public_key_file")
+        apps[app_id] = _app_from_parts(
+            app_id,
+            where,
+            algorithm=_opt_str(where, table, "jwt_algorithm"),
+            secret=_opt_str(where, table, "jwt_secret"),
+            public_key=_opt_str(where, table, "jwt_public_key"),
+            public_key_file=None if key_file is None else base_dir / _as_str(f"{where}.jwt_public_key_file", key_file),
+            api_key=_opt_str(where, table, "api_key"),
+            rate_limits=_rate_limits(f"{where}.rate_limits", table.get("rate_limits", {}), defaults),
+        )
+    return apps
+
+
+def _opt_str(where: str, table: Mapping[str, object], key: str) -> str | None:
+    value = table.get(key)
+    return None if value is None else _as_str(f"{where}.{key}", value)
+
+
+def _app_from_env(env: Mapping[str, str], defaults: RateLimits) -> AppConfig | None:
+    app_id = env.get("REALCAST_APP_ID")
+    app_vars = (
+        "REALCAST_JWT_SECRET",
+        "REALCAST_JWT_PUBLIC_KEY",
+        "REALCAST_JWT_PUBLIC_KEY_FILE",
+        "REALCAST_API_KEY",
+    )
+    if not app_id:
+        stray = [v for v in app_vars if env.get(v)]
+        if stray:
+            raise ConfigError(f"{', '.join(stray)} given without REALCAST_APP_ID")
+        return None
+    public_key = env.get("REALCAST_JWT_PUBLIC_KEY")
+    if public_key is not None and "\\n" in public_key and "\n" not in public_key:
+        public_key = public_key.replace("\\n", "\n")  # PEM squeezed onto one line, as in .env files
+    key_file = env.get("REALCAST_JWT_PUBLIC_KEY_FILE")
+    return _app_from_parts(
+        app_id,
+        "REALCAST_APP_ID",
+        algorithm=env.get("REALCAST_JWT_ALGORITHM") or None,
+        secret=env.get("REALCAST_JWT_SECRET") or None,
+        public_key=public_key or None,
+        public_key_file=Path(key_file) if key_file else None,
+        api_key=env.get("REALCAST_API_KEY") or None,
+        rate_limits=defaults,
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+
+
+def load_config(cli: CliOptions | None = None, env: Mapping[str, str] | None = None) -> ServerConfig:
+    """Build the server configuration from flags, environment and file.
+
+    Args:
+        cli: parsed command-line flags (None: no flags).
+        env: the environment (``os.environ`` when None).
+
+    Raises:
+        ConfigError: the message names the offending file, table, variable or flag.
+    """
+    cli = cli or CliOptions()
+    env = os.environ if env is None else env
+    config_path = cli.config or (Path(env["REALCAST_CONFIG"]) if env.get("REALCAST_CONFIG") else None)
+    data: dict[str, Any] = _read_toml(config_path) if config_path is not None else {}
+    base_dir = config_path.parent if config_path is not None else Path.cwd()
+    unknown = set(data) - {"server", "apps", "rate_limits"}
+    if unknown:
+        raise ConfigError(f"config file: unknown table(s) {', '.join(sorted(unknown))}")
+
+    settings: dict[str, Any] = {}
+    server_table = data.get("server", {})
+    if not isinstance(server_table, dict):
+        raise ConfigError("[server] must be a table")
+    for key, value in server_table.items():
+        if key not in _SERVER_SETTINGS:
+            raise ConfigError(f"[server]: unknown setting {key!r}")
+        settings[key] = _SERVER_SETTINGS[key][0](f"[server].{key}", value)
+    if "data_dir" in settings:
+        settings["data_dir"] = base_dir / settings["data_dir"]
+    for key, (parse, var) in _SERVER_SETTINGS.items():
+        if env.get(var):
+            settings[key] = parse(var, env[var])
+    for key in ("host", "port", "data_dir", "dev_mode", "log_level"):
+        value = getattr(cli, key)
+        if value is not None:
+            settings[key] = value
+    if "data_dir" in settings:
+        settings["data_dir"] = Path(settings["data_dir"])
+
+    defaults = _rate_limits("[rate_limits]", data.get("rate_limits", {}), RateLimits())
+    env_rates = {
+        name: env[_RATE_ENV_PREFIX + name.upper()] for name in _RATE_FIELDS if env.get(_RATE_ENV_PREFIX + name.upper())
+    }
+    defaults = _rate_limits(_RATE_ENV_PREFIX + "*", env_rates, defaults)
+    apps = _apps_from_file(data.get("apps", {}), base_dir, defaults)
+    env_app = _app_from_env(env, defaults)
+    if env_app is not None:
+        apps[env_app.app_id] = env_app
+    return ServerConfig(apps=tuple(apps.values()), **settings)
+
+
+# --- dev mode ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DevApp:
+    """The generated development app, and whether this run created it."""
+
+    app: AppConfig
+    path: Path
+    created: bool
+
+
+def ensure_dev_app(config: ServerConfig) -> tuple[ServerConfig, DevApp | None]:
+    """Add the development app when dev mode is on (or when no app is configured at all).
+
+    The dev app's HS256 secret and API key are generated once and kept in
+    ``<data_dir>/dev-app.json`` (mode 0600), so tokens minted for it survive restarts.
+
+    Raises:
+        ConfigError: dev mode is off and no app is configured, or the stored file is corrupt.
+    """
+    if config.dev_mode is False or (config.dev_mode is None and config.apps):
+        if not config.apps:
+            raise ConfigError("no app configured (set REALCAST_APP_ID... or [apps.*], or enable dev mode)")
+        return config, None
+    if config.app(DEV_APP_ID) is not None:
+        return config, None
+    path = config.data_dir / DEV_APP_FILE
+    created = False
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            app = AppConfig(DEV_APP_ID, "HS256", stored["jwt_secret"], stored["api_key"])
+        except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
+            raise ConfigError(f"dev app file {path} is unreadable ({exc}); delete it to regenerate") from None
+    else:
+        app = AppConfig(DEV_APP_ID, "HS256", secrets.token_urlsafe(48), "rk_dev_" + secrets.token_urlsafe(24))
+        config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"app_id": DEV_APP_ID, "jwt_secret": app.jwt_key, "api_key": app.api_key}, f, indent=2)
+        os.replace(tmp, path)
+        created = True
+    return replace(config, apps=(*config.apps, app)), DevApp(app, path, created)
