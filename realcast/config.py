@@ -130,6 +130,8 @@ class ServerConfig:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.data_dir, Path):
+            object.__setattr__(self, "data_dir", Path(self.data_dir))  # frozen: normalise once
         ids = [a.app_id for a in self.apps]
         if len(ids) != len(set(ids)):
             raise ConfigError("app ids must be unique")

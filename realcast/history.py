@@ -65,6 +65,10 @@ class ChatHistory:
         if len(self._messages) > self._retain:
             del self._messages[next(iter(self._messages))]
 
+    def get(self, message_id: str) -> ChatMessage | None:
+        """The message with this id, if it is still retained and not deleted."""
+        return self._messages.get(message_id)
+
     def delete(self, message_id: str) -> ChatMessage | None:
         """Remove a message; None if it is unknown (never sent, deleted, or evicted)."""
         return self._messages.pop(message_id, None)

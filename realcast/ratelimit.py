@@ -130,14 +130,24 @@ class SlowModeGate:
         self._clock = clock
         self._last: dict[object, float] = {}
 
-    def hit(self, key: object, interval: float) -> float:
-        """Like :meth:`RateLimiter.hit` for one message under an ``interval``-second slow mode."""
-        now = self._clock()
+    def wait(self, key: object, interval: float) -> float:
+        """Seconds until ``key`` may send again under an ``interval``-second slow mode (0.0: now)."""
         last = self._last.get(key)
-        if last is not None and now - last < interval:
-            return last + interval - now
-        self._last[key] = now
-        return 0.0
+        if last is None:
+            return 0.0
+        wait = last + interval - self._clock()
+        return wait if wait > 0.0 else 0.0
+
+    def record(self, key: object) -> None:
+        """``key`` sent a message now."""
+        self._last[key] = self._clock()
+
+    def hit(self, key: object, interval: float) -> float:
+        """:meth:`wait`, then :meth:`record` if the wait is zero; returns the wait."""
+        wait = self.wait(key, interval)
+        if wait == 0.0:
+            self.record(key)
+        return wait
 
     def purge(self, max_interval: float) -> None:
         """Forget users whose last message is older than any interval in force (housekeeping)."""

@@ -1,0 +1,147 @@
+"""Command line: ``realcast serve`` and ``realcast token`` (also ``python -m realcast``).
+
+Layer: application entry point; imports realcast's modules and, when installed, uvloop.
+
+``realcast serve`` prints one line ``realcast listening on http://HOST:PORT`` once the port is
+bound (with ``--port 0`` that is how to learn the port), then serves until SIGTERM/SIGINT and
+shuts down cleanly. Exit status: 0 after a clean shutdown, 2 for configuration errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .auth import APP_ROLES, mint_token
+from .config import CliOptions, DevApp, ServerConfig, ensure_dev_app, load_config
+from .errors import ConfigError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="realcast", description="RealCast real-time engine")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", type=Path, help="TOML configuration file (or REALCAST_CONFIG)")
+        p.add_argument("--data-dir", type=Path, help="state directory (or REALCAST_DATA_DIR)")
+        p.add_argument(
+            "--dev",
+            dest="dev_mode",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="add the development app (default: only when no app is configured)",
+        )
+
+    serve = commands.add_parser("serve", help="run the server")
+    common(serve)
+    serve.add_argument("--host", help="address to listen on (or REALCAST_HOST; default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (or REALCAST_PORT; default 8080)")
+    serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+
+    token = commands.add_parser("token", help="mint a JWT for trying the server")
+    common(token)
+    token.add_argument("--app", required=True, help="app id")
+    token.add_argument("--user", required=True, help="user id (sub)")
+    token.add_argument("--name", help="display name (name claim)")
+    token.add_argument("--role", action="append", default=[], choices=sorted(APP_ROLES), help="app-wide role")
+    token.add_argument("--moderator-of", action="append", default=[], metavar="STREAM")
+    token.add_argument("--broadcaster-of", action="append", default=[], metavar="STREAM")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.add_argument("--private-key", type=Path, help="PEM private key, for RS*/ES* apps")
+    return parser
+
+
+def _configure(args: argparse.Namespace) -> tuple[ServerConfig, DevApp | None]:
+    cli = CliOptions(
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        config=args.config,
+        data_dir=args.data_dir,
+        dev_mode=args.dev_mode,
+        log_level=getattr(args, "log_level", None),
+    )
+    return ensure_dev_app(load_config(cli))
+
+
+def _dev_banner(config: ServerConfig, dev: DevApp, out: Callable[[str], None]) -> None:
+    data_dir = config.data_dir
+    out(f"realcast: dev mode: app {dev.app.app_id!r} ({'created' if dev.created else 'loaded'}: {dev.path})")
+    out(f"realcast:   backend API key: {dev.app.api_key}")
+    out("realcast:   get a token with:")
+    out(f"realcast:     realcast token --data-dir {data_dir} --app {dev.app.app_id} --user alice --name Alice")
+    out("realcast:   connect with auth {token, app_id: '" + dev.app.app_id + "'}")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config, dev = _configure(args)
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .app import RealcastApp  # imported here: `realcast token` needs no server
+
+    def err(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    if dev is not None:
+        _dev_banner(config, dev, err)
+
+    def listening(port: int) -> None:
+        print(f"realcast listening on http://{config.host}:{port}", flush=True)
+
+    loop_factory = None
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:  # optional: plain asyncio works everywhere
+        pass
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(RealcastApp(config).run(listening))
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    config, _ = _configure(args)
+    app = config.app(args.app)
+    if app is None:
+        known = ", ".join(a.app_id for a in config.apps) or "none"
+        raise ConfigError(f"unknown app {args.app!r} (configured: {known})")
+    private_key = None
+    if args.private_key is not None:
+        try:
+            private_key = args.private_key.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read {args.private_key}: {exc.strerror}") from None
+    try:
+        token = mint_token(
+            app,
+            args.user,
+            username=args.name,
+            roles=args.role,
+            moderator_of=args.moderator_of,
+            broadcaster_of=args.broadcaster_of,
+            ttl=args.ttl,
+            private_key=private_key,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    print(token)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``realcast`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        return _serve(args) if args.command == "serve" else _token(args)
+    except ConfigError as exc:
+        print(f"realcast: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

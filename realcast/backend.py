@@ -1,0 +1,199 @@
+"""The backend HTTP API: the platform's servers drive the stream lifecycle and read status.
+
+Layer: application (realcast); imports engineio_min's package root (``HttpRequest``,
+``HttpResponse``) and realcast's modules. Served on the Socket.IO port through
+``Server.route``.
+
+Routes (``{app_id}``, ``{stream_id}`` as in the WebSocket API)::
+
+    POST /api/v1/apps/{app_id}/streams/{stream_id}/live     {"title": "..."}  -> stream.live
+    POST /api/v1/apps/{app_id}/streams/{stream_id}/offline  {}                -> stream.offline
+    POST /api/v1/apps/{app_id}/streams/{stream_id}/error    {"error": "..."}  -> stream.error
+    GET  /api/v1/apps/{app_id}/streams/{stream_id}          status and analytics
+    GET  /healthz                                           liveness, no authentication
+
+Every ``/api/v1`` request carries ``Authorization: Bearer <the app's api_key>``; a missing or
+wrong key, or an unknown app, is ``401`` (the same answer, so app ids cannot be probed). Errors
+are JSON ``{"error": "..."}`` with 400 (bad body or stream id), 401, 404 (unknown route) or 405.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+from typing import Final
+
+from engineio_min import HttpRequest, HttpResponse, Server
+
+from .config import AppConfig
+from .hub import Hub
+from .ids import iso_utc
+from .live import StreamState
+from .models import MAX_STREAM_ID_LENGTH, STREAM_ID_RE, has_refused_characters
+
+__all__ = ["API_PREFIX", "BackendApi"]
+
+API_PREFIX: Final = "/api/v1/apps/"
+MAX_TITLE_LENGTH: Final = 200
+MAX_ERROR_LENGTH: Final = 500
+
+
+class ApiError(Exception):
+    """An HTTP error answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def response(self) -> HttpResponse:
+        headers = {"WWW-Authenticate": 'Bearer realm="realcast"'} if self.status == 401 else None
+        return HttpResponse.json({"error": self.message}, self.status, headers)
+
+
+def _json_body(request: HttpRequest) -> dict[str, object]:
+    if not request.body.strip():
+        return {}
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "body must be JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, object], key: str, max_length: int, *, required: bool) -> str:
+    value = body.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ApiError(400, f"{key} must be a non-empty string" if required else f"{key} must be a string")
+    value = value.strip()
+    if len(value) > max_length or has_refused_characters(value):
+        raise ApiError(400, f"{key} must be at most {max_length} printable characters")
+    return value
+
+
+class BackendApi:
+    """The HTTP routes, bound to one :class:`Hub`."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._actions: dict[str, Callable[[StreamState, dict[str, object]], dict[str, object]]] = {
+            "live": self._live,
+            "offline": self._offline,
+            "error": self._error,
+        }
+
+    def install(self, server: Server) -> None:
+        """Register the routes on ``server``."""
+        server.route("GET", API_PREFIX, self.handle)
+        server.route("POST", API_PREFIX, self.handle)
+        server.route("GET", "/healthz", lambda request: HttpResponse.json({"status": "ok"}))
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        """Dispatch one ``/api/v1/apps/...`` request."""
+        try:
+            return HttpResponse.json(self._dispatch(request))
+        except ApiError as err:
+            return err.response()
+
+    def _authenticate(self, request: HttpRequest, app_id: str) -> AppConfig:
+        app = self.hub.verifier.app(app_id)
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        expected = app.api_key if app is not None else "\x00"
+        # Constant-time comparison, also when the app is unknown.
+        valid = hmac.compare_digest(presented.strip().encode(), expected.encode())
+        if app is None or scheme.lower() != "bearer" or not valid:
+            raise ApiError(401, "invalid API key")
+        return app
+
+    def _dispatch(self, request: HttpRequest) -> dict[str, object]:
+        parts = request.path[len(API_PREFIX) :].split("/")
+        # {app_id}/streams/{stream_id}[/{action}]
+        if len(parts) not in (3, 4) or parts[1] != "streams":
+            raise ApiError(404, "not found")
+        app = self._authenticate(request, parts[0])
+        stream_id = parts[2]
+        if not stream_id or len(stream_id) > MAX_STREAM_ID_LENGTH or not STREAM_ID_RE.fullmatch(stream_id):
+            raise ApiError(400, "invalid stream_id")
+        if len(parts) == 3:
+            if request.method != "GET":
+                raise ApiError(405, "method not allowed")
+            state = self.hub.live.peek(app.app_id, stream_id)
+            return self._status(state, app.app_id, stream_id)
+        action = self._actions.get(parts[3])
+        if action is None:
+            raise ApiError(404, "not found")
+        if request.method != "POST":
+            raise ApiError(405, "method not allowed")
+        body = _json_body(request)
+        state = self.hub.live.get(app.app_id, stream_id)
+        result = action(state, body)
+        return {**self._status(state, app.app_id, stream_id), **result}
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def _live(self, state: StreamState, body: dict[str, object]) -> dict[str, object]:
+        title = _text(body, "title", MAX_TITLE_LENGTH, required=False)
+        transition = state.go_live(title, self.hub.wall())
+        if transition.changed:
+            assert state.started_at is not None
+            payload = {"stream_id": state.stream_id, "title": title, "started_at": iso_utc(state.started_at)}
+            self.hub.emit_to_stream(state.app_id, state.stream_id, "stream.live", payload)
+        return {"changed": transition.changed}
+
+    def _offline(self, state: StreamState, body: dict[str, object]) -> dict[str, object]:
+        transition = state.go_offline(self.hub.wall())
+        if transition.changed:
+            assert state.ended_at is not None
+            payload = {
+                "stream_id": state.stream_id,
+                "duration": round(transition.duration),
+                "ended_at": iso_utc(state.ended_at),
+            }
+            self.hub.emit_to_stream(state.app_id, state.stream_id, "stream.offline", payload)
+        return {"changed": transition.changed, "duration": round(transition.duration)}
+
+    def _error(self, state: StreamState, body: dict[str, object]) -> dict[str, object]:
+        error = _text(body, "error", MAX_ERROR_LENGTH, required=True)
+        state.go_error(error)
+        self.hub.emit_to_stream(
+            state.app_id, state.stream_id, "stream.error", {"stream_id": state.stream_id, "error": error}
+        )
+        return {"changed": True}
+
+    # --- status -------------------------------------------------------------------------------
+
+    def _status(self, state: StreamState | None, app_id: str, stream_id: str) -> dict[str, object]:
+        hub = self.hub
+        slow = hub.store.get_slow_mode(app_id, stream_id)
+        moderation = {
+            "slow_mode": {"enabled": slow is not None, "interval": 0 if slow is None else slow.interval},
+            "bans": len(hub.store.bans(app_id, stream_id)),
+        }
+        if state is None:
+            return {
+                "stream_id": stream_id,
+                "status": "offline",
+                "title": "",
+                "started_at": None,
+                "ended_at": None,
+                "error": None,
+                "viewers": 0,
+                "analytics": None,
+                **moderation,
+            }
+        return {
+            "stream_id": stream_id,
+            "status": state.status.value,
+            "title": state.title,
+            "started_at": None if state.started_at is None else iso_utc(state.started_at),
+            "ended_at": None if state.ended_at is None else iso_utc(state.ended_at),
+            "error": state.error,
+            "viewers": state.viewer_count,
+            "analytics": state.analytics.snapshot(hub.mono()).as_payload(stream_id),
+            **moderation,
+        }

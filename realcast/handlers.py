@@ -1,0 +1,333 @@
+"""Socket.IO event handlers: validate -> authorize -> decide -> emit.
+
+Layer: application (realcast); imports engineio_min's package root and realcast's modules.
+
+All handlers are plain functions: they run inline, in packet order, and never await (state is
+in memory; SQLite writes happen only for moderation and are a few hundred microseconds in WAL
+mode). Every handler is wrapped by :func:`guarded`, the one place where an :class:`AppError`
+becomes a wire payload: the ``error`` event ``{type, message, retry_after?}`` and, for clients
+that passed an ack, ``{ok: false, error: {...}}`` as the ack's argument. Successful calls
+answer the ack with ``{ok: true, ...}``.
+
+engineio_min does not tell a handler whether the client asked for an ack, so the ``error`` event
+is sent in both cases (the seed's clients listen for it); see :func:`refuse`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from typing import Any, Final
+
+from engineio_min import ConnectRefused, Socket
+
+from .auth import Principal, Rank
+from .connection import ConnState, chat_room, conn_of, stream_room
+from .errors import AppError, AuthenticationFailed, InvalidRequest, PermissionDenied, RateLimitExceeded
+from .history import ChatMessage
+from .hub import Hub
+from .ids import iso_utc
+from .models import check_identity, parse_authenticate, parse_chat_message, parse_reaction, parse_stream
+from .ratelimit import Action
+
+__all__ = ["EventFn", "guarded", "refuse", "register_core"]
+
+logger = logging.getLogger("realcast.handlers")
+
+# After this many failed `authenticate` attempts an unauthenticated connection is dropped.
+MAX_AUTH_FAILURES: Final = 5
+RECENT_MESSAGES: Final = 50  # chat:joined history, per the spec
+TYPING_INTERVAL: Final = 1.0  # at most one chat:typing per user per second
+
+Result = dict[str, object]
+EventFn = Callable[[Hub, Socket, ConnState, Principal, object], "Result | None"]
+
+
+def refuse(sock: Socket, error: AppError, event: str = "error") -> Result:
+    """Tell the client why its event was refused; returns the ack answer."""
+    payload = error.as_payload()
+    # Sent even when the client passed an ack: engineio_min gives handlers no way to know.
+    sock.emit(event, payload)
+    return {"ok": False, "error": payload}
+
+
+def guarded(hub: Hub, event: str, fn: EventFn) -> Callable[..., Result]:
+    """Wrap an event handler: require authentication, map errors, shape the ack."""
+
+    def handle(sock: Socket, *args: Any) -> Result:
+        conn = conn_of(sock)
+        principal = conn.principal
+        if principal is None:
+            return refuse(sock, AuthenticationFailed("authenticate first"))
+        try:
+            result = fn(hub, sock, conn, principal, args[0] if args else None)
+        except AppError as err:
+            return refuse(sock, err)
+        except Exception:  # a bug: log it, keep the connection, answer the ack
+            logger.exception("handler for %r failed", event)
+            return refuse(sock, InvalidRequest("internal error"))
+        return {"ok": True, **result} if result else {"ok": True}
+
+    return handle
+
+
+def ensure_not_banned(hub: Hub, principal: Principal, stream_id: str) -> None:
+    """Raise PermissionDenied if the user is banned from the stream."""
+    if hub.store.get_ban(principal.app_id, stream_id, principal.user_id) is not None:
+        raise PermissionDenied("you are banned from this stream")
+
+
+def ensure_can_send(hub: Hub, principal: Principal, stream_id: str) -> None:
+    """Raise PermissionDenied if the user is banned from, or muted in, the stream."""
+    ensure_not_banned(hub, principal, stream_id)
+    if hub.store.get_mute(principal.app_id, stream_id, principal.user_id) is not None:
+        raise PermissionDenied("you are muted in this stream")
+
+
+def hit_limit(conn: ConnState, action: Action) -> None:
+    """Count one ``action`` against the connection's limits, or raise RateLimitExceeded."""
+    assert conn.limiter is not None  # set together with the principal
+    wait = conn.limiter.hit(action)
+    if wait > 0.0:
+        raise RateLimitExceeded(wait)
+
+
+# --- connection lifecycle and authentication -------------------------------------------------
+
+
+def _identity(principal: Principal) -> Result:
+    return {"user_id": principal.user_id, "username": principal.username, "app_id": principal.app_id}
+
+
+def _auth_expired(sock: Socket) -> None:
+    conn = conn_of(sock)
+    conn.auth_timer = None
+    if sock.connected and conn.principal is None:
+        sock.emit("unauthorized", {"message": "authentication timeout"})
+        sock.disconnect()
+
+
+def on_connect(hub: Hub, sock: Socket, auth: dict[str, Any]) -> None:
+    """Handshake: authenticate now if the client sent ``auth``, else start the 10 s timer."""
+    conn = conn_of(sock)
+    if auth.get("token") is None and auth.get("app_id") is None:
+        loop = asyncio.get_running_loop()
+        conn.auth_timer = loop.call_later(hub.config.auth_timeout, _auth_expired, sock)
+        return
+    try:
+        request = parse_authenticate(auth)
+        principal = hub.verifier.verify(request.token, request.app_id)
+    except AppError as err:
+        raise ConnectRefused(err.message, {"type": "authentication_failed", "message": err.message}) from None
+    hub.sign_in(sock, conn, principal)
+    sock.emit("authenticated", _identity(principal))  # delivered right after the CONNECT reply
+
+
+def on_disconnect(hub: Hub, sock: Socket, reason: str) -> None:
+    """Leave every stream (viewer.left, counts) and drop timers."""
+    conn = conn_of(sock)
+    if conn.auth_timer is not None:
+        conn.auth_timer.cancel()
+        conn.auth_timer = None
+    hub.leave_all(sock, conn)
+
+
+def authenticate(hub: Hub, sock: Socket, payload: object) -> Result:
+    """``authenticate {token, app_id}`` -> ``authenticated`` or ``unauthorized``.
+
+    An authenticated connection may authenticate again to refresh its token, as the same user
+    of the same app only.
+    """
+    conn = conn_of(sock)
+    try:
+        request = parse_authenticate(payload)
+        principal = hub.verifier.verify(request.token, request.app_id)
+        current = conn.principal
+        if current is not None and (current.app_id, current.user_id) != (principal.app_id, principal.user_id):
+            raise AuthenticationFailed("already authenticated as another user")
+    except AppError as err:
+        conn.auth_failures += 1
+        sock.emit("unauthorized", {"message": err.message})
+        if conn.principal is None and conn.auth_failures >= MAX_AUTH_FAILURES:
+            sock.disconnect()
+        return {"ok": False, "error": err.as_payload()}
+    hub.sign_in(sock, conn, principal)
+    identity = _identity(principal)
+    sock.emit("authenticated", identity)
+    return {"ok": True, **identity}
+
+
+# --- chat --------------------------------------------------------------------------------------
+
+
+def chat_join(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``chat:join`` -> ``chat:joined {stream_id, online_users, recent_messages}``."""
+    stream_id = parse_stream(payload).stream_id
+    check_identity(payload, principal)
+    ensure_not_banned(hub, principal, stream_id)
+    state = hub.enter(sock, conn, principal, stream_id, "chat")
+    slow = hub.store.get_slow_mode(principal.app_id, stream_id)
+    joined: Result = {
+        "stream_id": stream_id,
+        "online_users": len(state.chat_users),
+        "recent_messages": [m.as_payload() for m in state.history.recent(RECENT_MESSAGES)],
+        "slow_mode": {"enabled": slow is not None, "interval": 0 if slow is None else slow.interval},
+    }
+    sock.emit("chat:joined", joined)
+    return joined
+
+
+def chat_leave(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``chat:leave``: stop receiving the chat (still a viewer if subscribed)."""
+    stream_id = parse_stream(payload).stream_id
+    check_identity(payload, principal)
+    hub.leave(sock, conn, principal, stream_id, "chat")
+    return {"stream_id": stream_id}
+
+
+def _slow_mode_key(hub: Hub, principal: Principal, stream_id: str) -> tuple[str, str, str]:
+    """The user's slow-mode key; raises RateLimitExceeded while they must wait.
+
+    Moderators, broadcasters and admins are exempt.
+    """
+    key = (principal.app_id, stream_id, principal.user_id)
+    slow = hub.store.get_slow_mode(principal.app_id, stream_id)
+    if slow is None or principal.rank_in(stream_id) >= Rank.MODERATOR:
+        return key
+    wait = hub.slow_mode.wait(key, slow.interval)
+    if wait > 0.0:
+        raise RateLimitExceeded(wait, f"slow mode: one message every {slow.interval} s")
+    return key
+
+
+def chat_message(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``chat:message`` -> ``chat:message {message_id, ...}`` to the whole chat, sender included."""
+    request = parse_chat_message(payload)
+    check_identity(payload, principal)
+    stream_id = request.stream_id
+    ensure_can_send(hub, principal, stream_id)
+    slow_key = _slow_mode_key(hub, principal, stream_id)
+    hit_limit(conn, Action.CHAT)
+    hub.slow_mode.record(slow_key)
+    now = hub.wall()
+    message = ChatMessage(
+        message_id=hub.ids.new_id(),
+        stream_id=stream_id,
+        user_id=principal.user_id,
+        username=principal.username,
+        message=request.message,
+        timestamp=iso_utc(now),
+    )
+    state = hub.live.get(principal.app_id, stream_id)
+    state.history.append(message)
+    state.analytics.count_message(hub.mono())
+    body = message.as_payload()
+    room = chat_room(principal.app_id, stream_id)
+    hub.nsp.emit("chat:message", body, to=room)
+    if room not in sock.rooms:  # "sender included" even before chat:join (buffered client emits)
+        sock.emit("chat:message", body)
+    return {"message_id": message.message_id, "timestamp": message.timestamp}
+
+
+def chat_typing(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``chat:typing`` -> to the chat except the sender; droppable; one per user per second."""
+    stream_id = parse_stream(payload).stream_id
+    check_identity(payload, principal)
+    ensure_can_send(hub, principal, stream_id)
+    if hub.typing.hit((principal.app_id, stream_id, principal.user_id), TYPING_INTERVAL) > 0.0:
+        return {"delivered": False}
+    body = {"stream_id": stream_id, "user_id": principal.user_id, "username": principal.username}
+    hub.nsp.emit("chat:typing", body, to=chat_room(principal.app_id, stream_id), exclude=sock, droppable=True)
+    return {"delivered": True}
+
+
+# --- streams, reactions, analytics -------------------------------------------------------------
+
+
+def stream_subscribe(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``stream:subscribe`` -> ``stream:subscribed {stream_id, status, viewers}``."""
+    stream_id = parse_stream(payload).stream_id
+    check_identity(payload, principal)
+    ensure_not_banned(hub, principal, stream_id)
+    state = hub.enter(sock, conn, principal, stream_id, "subscribed")
+    body: Result = {
+        "stream_id": stream_id,
+        "status": state.status.value,
+        "viewers": state.viewer_count,
+        "title": state.title,
+        "started_at": None if state.started_at is None else iso_utc(state.started_at),
+    }
+    sock.emit("stream:subscribed", body)
+    return body
+
+
+def stream_unsubscribe(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``stream:unsubscribe`` (a realcast extension): the inverse of ``stream:subscribe``."""
+    stream_id = parse_stream(payload).stream_id
+    hub.leave(sock, conn, principal, stream_id, "subscribed")
+    return {"stream_id": stream_id}
+
+
+def reaction_send(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``reaction:send`` -> ``reaction.sent {stream_id, emoji, user_id, x, y, timestamp}``."""
+    request = parse_reaction(payload)
+    check_identity(payload, principal)
+    ensure_not_banned(hub, principal, request.stream_id)
+    hit_limit(conn, Action.REACTION)
+    body: Result = {
+        "stream_id": request.stream_id,
+        "emoji": request.emoji,
+        "user_id": principal.user_id,
+        # Where the client animates the reaction; not security-relevant randomness.
+        "x": random.random(),
+        "y": random.random(),
+        "timestamp": hub.now_iso(),
+    }
+    hub.live.get(principal.app_id, request.stream_id).analytics.count_reaction(hub.mono())
+    room = stream_room(principal.app_id, request.stream_id)
+    hub.nsp.emit("reaction.sent", body, to=room, droppable=True)
+    if room not in sock.rooms:
+        sock.emit("reaction.sent", body)
+    return body
+
+
+def analytics_subscribe(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``analytics:subscribe`` -> ``analytics:update`` now, then every analytics interval."""
+    stream_id = parse_stream(payload).stream_id
+    ensure_not_banned(hub, principal, stream_id)
+    state = hub.enter(sock, conn, principal, stream_id, "analytics")
+    body = state.analytics.snapshot(hub.mono()).as_payload(stream_id)
+    sock.emit("analytics:update", body)
+    return body
+
+
+def analytics_unsubscribe(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``analytics:unsubscribe`` (a realcast extension)."""
+    stream_id = parse_stream(payload).stream_id
+    hub.leave(sock, conn, principal, stream_id, "analytics")
+    return {"stream_id": stream_id}
+
+
+CORE_EVENTS: Final[dict[str, EventFn]] = {
+    "chat:join": chat_join,
+    "chat:leave": chat_leave,
+    "chat:message": chat_message,
+    "chat:typing": chat_typing,
+    "stream:subscribe": stream_subscribe,
+    "stream:unsubscribe": stream_unsubscribe,
+    "reaction:send": reaction_send,
+    "analytics:subscribe": analytics_subscribe,
+    "analytics:unsubscribe": analytics_unsubscribe,
+}
+
+
+def register_core(hub: Hub) -> None:
+    """Register connection hooks, ``authenticate`` and the non-moderation events on ``hub.nsp``."""
+    nsp = hub.nsp
+    nsp.on_connect(lambda sock, auth: on_connect(hub, sock, auth))
+    nsp.on_disconnect(lambda sock, reason: on_disconnect(hub, sock, reason))
+    nsp.on("authenticate")(lambda sock, *args: authenticate(hub, sock, args[0] if args else None))
+    for event, fn in CORE_EVENTS.items():
+        nsp.on(event)(guarded(hub, event, fn))

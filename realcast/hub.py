@@ -1,0 +1,191 @@
+"""The Hub: realcast's services in one place, and the membership operations they share.
+
+Layer: application (realcast); imports engineio_min's package root (``Namespace``, ``Socket``)
+and realcast's own modules.
+
+Every broadcast goes through ``Namespace.emit(..., to=room)``: one encode, the same bytes to
+every member, no per-recipient work here. Membership changes keep three things in step: the
+engineio_min rooms, each connection's :class:`Membership`, and the per-stream counters in
+:class:`StreamState` (viewers, chat users, analytics subscribers).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+from engineio_min import Namespace, Socket
+
+from .auth import Principal, Rank, TokenVerifier
+from .config import ServerConfig
+from .connection import (
+    ConnState,
+    Membership,
+    analytics_room,
+    chat_room,
+    conn_of,
+    stream_room,
+    user_room,
+)
+from .ids import MessageIdFactory, iso_utc
+from .live import CallLater, CountCoalescer, LiveRegistry, StreamState
+from .ratelimit import Policy, RateLimiter, SlowModeGate, policy_for
+from .store import ModerationStore
+
+__all__ = ["Hub", "Part"]
+
+Part = Literal["chat", "subscribed", "analytics"]
+PARTS: tuple[Part, ...] = ("chat", "subscribed", "analytics")
+
+
+class Hub:
+    """Shared services and state of one running realcast server.
+
+    Args:
+        nsp: the Socket.IO namespace realcast serves ("/").
+        config: the server configuration (with its apps).
+        store: durable moderation state.
+        call_later: ``loop.call_later``, for coalescing viewer counts.
+        wall: wall-clock seconds (timestamps, ban expiry).
+        mono: monotonic seconds (rate limits, analytics, coalescing).
+    """
+
+    def __init__(
+        self,
+        nsp: Namespace,
+        config: ServerConfig,
+        store: ModerationStore,
+        call_later: CallLater,
+        *,
+        wall: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.nsp = nsp
+        self.config = config
+        self.store = store
+        self.wall = wall
+        self.mono = mono
+        self.verifier = TokenVerifier(config.apps, leeway=config.jwt_leeway, clock=wall)
+        self.policies: dict[str, Policy] = {app.app_id: policy_for(app.rate_limits) for app in config.apps}
+        self.live = LiveRegistry()
+        self.ids = MessageIdFactory(wall)
+        self.slow_mode = SlowModeGate(mono)
+        self.typing = SlowModeGate(mono)
+        self.counts = CountCoalescer(self._emit_count, mono, call_later)
+
+    # --- identity -----------------------------------------------------------------------------
+
+    def sign_in(self, sock: Socket, conn: ConnState, principal: Principal) -> None:
+        """Attach a verified identity to a connection."""
+        if conn.auth_timer is not None:
+            conn.auth_timer.cancel()
+            conn.auth_timer = None
+        if conn.principal is None:
+            conn.limiter = RateLimiter(self.policies[principal.app_id], self.mono)
+        conn.principal = principal
+        sock.join(user_room(principal.app_id, principal.user_id))
+
+    def user_rank(self, app_id: str, stream_id: str, user_id: str) -> Rank:
+        """The highest rank ``user_id`` holds in the stream over their open connections.
+
+        A user with no open connection has no known token, so ranks as a viewer.
+        """
+        rank = Rank.VIEWER
+        for sock in self.nsp.room_members(user_room(app_id, user_id)):
+            principal = conn_of(sock).principal
+            if principal is not None:
+                rank = max(rank, principal.rank_in(stream_id))
+        return rank
+
+    # --- membership ---------------------------------------------------------------------------
+
+    def enter(self, sock: Socket, conn: ConnState, principal: Principal, stream_id: str, part: Part) -> StreamState:
+        """Add ``part`` (chat / subscribed / analytics) of this connection to the stream."""
+        app_id, user_id = principal.app_id, principal.user_id
+        state = self.live.get(app_id, stream_id)
+        member = conn.streams.get(stream_id)
+        if member is None:
+            member = conn.streams[stream_id] = Membership()
+        was_in_stream = member.in_stream
+        if part == "chat" and not member.chat:
+            member.chat = True
+            sock.join(chat_room(app_id, stream_id))
+            state.add_chat_connection(user_id)
+        elif part == "subscribed" and not member.subscribed:
+            member.subscribed = True
+        elif part == "analytics" and not member.analytics:
+            member.analytics = True
+            sock.join(analytics_room(app_id, stream_id))
+            state.analytics_subscribers += 1
+        if member.in_stream and not was_in_stream:
+            room = stream_room(app_id, stream_id)
+            sock.join(room)
+            if state.add_viewer_connection(user_id, self.mono()):
+                payload = {"stream_id": stream_id, "user_id": user_id, "username": principal.username}
+                self.nsp.emit("viewer.joined", payload, to=room, droppable=True)
+                self.counts.changed(state)
+        return state
+
+    def leave(self, sock: Socket, conn: ConnState, principal: Principal, stream_id: str, part: Part) -> None:
+        """Remove ``part`` of this connection from the stream (a no-op if it is not there)."""
+        member = conn.streams.get(stream_id)
+        if member is None:
+            return
+        app_id, user_id = principal.app_id, principal.user_id
+        state = self.live.get(app_id, stream_id)
+        was_in_stream = member.in_stream
+        if part == "chat" and member.chat:
+            member.chat = False
+            sock.leave(chat_room(app_id, stream_id))
+            state.remove_chat_connection(user_id)
+        elif part == "subscribed" and member.subscribed:
+            member.subscribed = False
+        elif part == "analytics" and member.analytics:
+            member.analytics = False
+            sock.leave(analytics_room(app_id, stream_id))
+            state.analytics_subscribers = max(state.analytics_subscribers - 1, 0)
+        if was_in_stream and not member.in_stream:
+            room = stream_room(app_id, stream_id)
+            sock.leave(room)
+            if state.remove_viewer_connection(user_id, self.mono()):
+                payload = {"stream_id": stream_id, "user_id": user_id, "username": principal.username}
+                self.nsp.emit("viewer.left", payload, to=room, droppable=True)
+                self.counts.changed(state)
+        if not (member.in_stream or member.analytics):
+            del conn.streams[stream_id]
+        if state.is_empty():
+            state.idle_since = self.mono()
+
+    def leave_stream(self, sock: Socket, conn: ConnState, principal: Principal, stream_id: str) -> None:
+        """Take this connection entirely out of one stream."""
+        for part in PARTS:
+            self.leave(sock, conn, principal, stream_id, part)
+
+    def leave_all(self, sock: Socket, conn: ConnState) -> None:
+        """Take this connection out of every stream (on disconnect)."""
+        principal = conn.principal
+        if principal is None:
+            return
+        for stream_id in list(conn.streams):
+            self.leave_stream(sock, conn, principal, stream_id)
+
+    def evict(self, app_id: str, stream_id: str, user_id: str) -> None:
+        """Take every connection of ``user_id`` out of the stream (after a ban)."""
+        for sock in self.nsp.room_members(user_room(app_id, user_id)):
+            conn = conn_of(sock)
+            if conn.principal is not None:
+                self.leave_stream(sock, conn, conn.principal, stream_id)
+
+    # --- emits --------------------------------------------------------------------------------
+
+    def emit_to_stream(self, app_id: str, stream_id: str, event: str, payload: Mapping[str, object]) -> int:
+        """Send to everybody in the stream: chat members and subscribers."""
+        return self.nsp.emit(event, payload, to=stream_room(app_id, stream_id))
+
+    def now_iso(self) -> str:
+        return iso_utc(self.wall())
+
+    def _emit_count(self, state: StreamState, count: int) -> None:
+        payload = {"stream_id": state.stream_id, "count": count, "timestamp": self.now_iso()}
+        self.nsp.emit("viewer.count.update", payload, to=stream_room(state.app_id, state.stream_id))

@@ -1,0 +1,176 @@
+"""Moderation events: ban, unban, mute, unmute, delete-message, slow-mode.
+
+Layer: application (realcast); imports engineio_min's package root (typing) and realcast's
+modules.
+
+Rules, checked in this order after payload validation:
+
+1. the actor must rank at least moderator in the stream (stream moderator, app-wide moderator,
+   the stream's broadcaster, or an admin), else ``permission_denied``;
+2. the action counts against the connection's moderation limit (20/min by default);
+3. nobody acts on themselves, nor on a user of equal or higher rank (the target's rank is the
+   highest over their open connections; an offline user ranks as a viewer), else
+   ``permission_denied``. Deleting one's own message is allowed.
+
+Bans, mutes and slow mode are written to SQLite before anything is announced.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from engineio_min import Socket
+
+from .auth import Principal, Rank
+from .connection import ConnState, chat_room, stream_room, user_room
+from .errors import InvalidRequest, PermissionDenied
+from .handlers import EventFn, Result, guarded, hit_limit
+from .hub import Hub
+from .ids import iso_utc
+from .models import check_identity, parse_ban, parse_delete_message, parse_mute, parse_slow_mode, parse_target
+from .ratelimit import Action
+
+__all__ = ["MODERATION_EVENTS", "register_moderation"]
+
+
+def _authorize(conn: ConnState, principal: Principal, stream_id: str, payload: object) -> Rank:
+    check_identity(payload, principal)
+    rank = principal.rank_in(stream_id)
+    if rank < Rank.MODERATOR:
+        raise PermissionDenied("only moderators, broadcasters and admins can moderate")
+    hit_limit(conn, Action.MODERATION)
+    return rank
+
+
+def _check_target(hub: Hub, principal: Principal, rank: Rank, stream_id: str, target: str) -> None:
+    if target == principal.user_id:
+        raise PermissionDenied("you cannot moderate yourself")
+    if hub.user_rank(principal.app_id, stream_id, target) >= rank:
+        raise PermissionDenied("you cannot moderate a user of equal or higher rank")
+
+
+def _announce(hub: Hub, principal: Principal, stream_id: str, target: str, event: str, body: Result) -> None:
+    """To everyone in the stream, and to the target's own connections wherever they are."""
+    rooms = (stream_room(principal.app_id, stream_id), user_room(principal.app_id, target))
+    hub.nsp.emit(event, body, to=rooms)
+
+
+def _expiry(expires_at: float | None) -> str | None:
+    return None if expires_at is None else iso_utc(expires_at)
+
+
+def ban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``moderation:ban`` -> ``user.banned``, then the user's connections leave the stream."""
+    request = parse_ban(payload)
+    rank = _authorize(conn, principal, request.stream_id, payload)
+    _check_target(hub, principal, rank, request.stream_id, request.target_user_id)
+    record = hub.store.ban(
+        principal.app_id,
+        request.stream_id,
+        request.target_user_id,
+        reason=request.reason,
+        duration=request.duration,
+        moderator_id=principal.user_id,
+    )
+    body: Result = {
+        "stream_id": request.stream_id,
+        "user_id": request.target_user_id,
+        "reason": request.reason,
+        "duration": request.duration,
+        "expires_at": _expiry(record.expires_at),
+    }
+    _announce(hub, principal, request.stream_id, request.target_user_id, "user.banned", body)
+    hub.evict(principal.app_id, request.stream_id, request.target_user_id)
+    return body
+
+
+def unban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``moderation:unban`` -> ``user.unbanned``; ``invalid_request`` if not banned."""
+    request = parse_target(payload)
+    rank = _authorize(conn, principal, request.stream_id, payload)
+    _check_target(hub, principal, rank, request.stream_id, request.target_user_id)
+    if not hub.store.unban(principal.app_id, request.stream_id, request.target_user_id):
+        raise InvalidRequest("user is not banned")
+    body: Result = {"stream_id": request.stream_id, "user_id": request.target_user_id}
+    _announce(hub, principal, request.stream_id, request.target_user_id, "user.unbanned", body)
+    return body
+
+
+def mute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``moderation:mute`` -> ``user.muted``; the user can still read but not send."""
+    request = parse_mute(payload)
+    rank = _authorize(conn, principal, request.stream_id, payload)
+    _check_target(hub, principal, rank, request.stream_id, request.target_user_id)
+    record = hub.store.mute(
+        principal.app_id,
+        request.stream_id,
+        request.target_user_id,
+        duration=request.duration,
+        moderator_id=principal.user_id,
+    )
+    body: Result = {
+        "stream_id": request.stream_id,
+        "user_id": request.target_user_id,
+        "duration": request.duration,
+        "expires_at": _expiry(record.expires_at),
+    }
+    _announce(hub, principal, request.stream_id, request.target_user_id, "user.muted", body)
+    return body
+
+
+def unmute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``moderation:unmute`` -> ``user.unmuted``; ``invalid_request`` if not muted."""
+    request = parse_target(payload)
+    rank = _authorize(conn, principal, request.stream_id, payload)
+    _check_target(hub, principal, rank, request.stream_id, request.target_user_id)
+    if not hub.store.unmute(principal.app_id, request.stream_id, request.target_user_id):
+        raise InvalidRequest("user is not muted")
+    body: Result = {"stream_id": request.stream_id, "user_id": request.target_user_id}
+    _announce(hub, principal, request.stream_id, request.target_user_id, "user.unmuted", body)
+    return body
+
+
+def delete_message(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``moderation:delete-message`` -> ``chat.message.deleted`` (and ``chat:message.deleted``)."""
+    request = parse_delete_message(payload)
+    rank = _authorize(conn, principal, request.stream_id, payload)
+    state = hub.live.peek(principal.app_id, request.stream_id)
+    message = None if state is None else state.history.get(request.message_id)
+    if state is None or message is None:
+        raise InvalidRequest("unknown message_id")
+    if message.user_id != principal.user_id:
+        _check_target(hub, principal, rank, request.stream_id, message.user_id)
+    state.history.delete(request.message_id)
+    body: Result = {"stream_id": request.stream_id, "message_id": request.message_id}
+    room = chat_room(principal.app_id, request.stream_id)
+    hub.nsp.emit("chat.message.deleted", body, to=room)
+    hub.nsp.emit("chat:message.deleted", body, to=room)  # the seed's event-summary spelling
+    return body
+
+
+def slow_mode(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+    """``moderation:slow-mode`` -> ``chat.slow-mode`` (and ``chat:slow-mode``)."""
+    request = parse_slow_mode(payload)
+    _authorize(conn, principal, request.stream_id, payload)
+    hub.store.set_slow_mode(principal.app_id, request.stream_id, request.interval if request.enabled else None)
+    body: Result = {"stream_id": request.stream_id, "enabled": request.enabled, "interval": request.interval}
+    room = chat_room(principal.app_id, request.stream_id)
+    hub.nsp.emit("chat.slow-mode", body, to=room)
+    hub.nsp.emit("chat:slow-mode", body, to=room)  # the seed's event-summary spelling
+    return body
+
+
+MODERATION_EVENTS: Final[dict[str, EventFn]] = {
+    "moderation:ban": ban,
+    "moderation:unban": unban,
+    "moderation:mute": mute,
+    "moderation:unmute": unmute,
+    "moderation:delete-message": delete_message,
+    "moderation:slow-mode": slow_mode,
+}
+
+
+def register_moderation(hub: Hub) -> None:
+    """Register the moderation events on ``hub.nsp``."""
+    for event, fn in MODERATION_EVENTS.items():
+        hub.nsp.on(event)(guarded(hub, event, fn))
