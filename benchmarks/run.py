@@ -1,0 +1,625 @@
+"""RealCast benchmark runner: RealCast side by side with python-socketio and Node socket.io.
+
+    .venv/bin/python benchmarks/run.py --install          # npm install + pip install -e .[bench]
+    .venv/bin/python benchmarks/run.py --all              # every scenario, 3 interleaved runs
+    .venv/bin/python benchmarks/run.py --quick            # smoke run: small rooms, 1 run, ~1-2 min
+    .venv/bin/python benchmarks/run.py --fanout --servers node,psio_aiohttp --rooms 1000
+
+Every server runs pinned to core 0 (`taskset -c 0`) and the load generator
+(benchmarks/loadgen.py) to core 1. Each scenario starts a fresh server process. Runs
+are interleaved: run i of every server (in a rotated order) before run i+1. Figures are
+medians over the runs. Writes benchmarks/results/results.md, results.json and PNG plots;
+raw per-run output goes to benchmarks/results/raw/ (not committed).
+
+RealCast is started the way users start it, `realcast serve`, configured through its
+environment (see REALCAST_ENV below); its chat rate limiter stays on, with the limits
+raised so that they do not throttle the 5 msg/s senders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results"
+RAW = RESULTS / "raw"
+PY = sys.executable
+
+SECRET = "bench-jwt-secret-0123456789abcdef-0123456789abcdef"  # >= 32 bytes (RealCast requires it)
+APP_ID = "app_bench"
+API_KEY = "bench-api-key-0123456789"
+
+# RealCast: the rate limiter stays on; chat limits raised (the defaults, 5/s and 100/min per
+# connection, would hold the 5 msg/s senders back). Everything else is the default config.
+REALCAST_ENV = {
+    "REALCAST_APP_ID": APP_ID,
+    "REALCAST_JWT_SECRET": SECRET,
+    "REALCAST_API_KEY": API_KEY,
+    "REALCAST_HOST": "127.0.0.1",
+    "REALCAST_LOG_LEVEL": "WARNING",
+    "REALCAST_DEV": "false",
+    "REALCAST_RATE_CHAT_PER_SECOND": "1000",
+    "REALCAST_RATE_CHAT_PER_MINUTE": "10000",
+}
+
+ALL_SERVERS = ["realcast", "psio_aiohttp", "psio_uvicorn", "node"]
+PEERS = ["psio_aiohttp", "psio_uvicorn", "node"]
+LABEL = {
+    "realcast": "RealCast",
+    "psio_aiohttp": "python-socketio + aiohttp",
+    "psio_uvicorn": "python-socketio + uvicorn/uvloop",
+    "node": "Node socket.io 4.8",
+}
+PORTS = {"realcast": 8020, "psio_aiohttp": 8021, "psio_uvicorn": 8022, "node": 8023}
+
+
+# ----------------------------------------------------------------------------- servers
+
+
+def realcast_cmd() -> list[str] | None:
+    exe = Path(PY).parent / "realcast"
+    if exe.exists():
+        return [str(exe), "serve"]
+    if (REPO / "realcast" / "__main__.py").exists():
+        return [PY, "-m", "realcast", "serve"]
+    return None
+
+
+def server_cmd(name: str, port: int, data_dir: str) -> tuple[list[str], dict[str, str]]:
+    env = dict(os.environ)
+    env["BENCH_JWT_SECRET"] = SECRET
+    env["BENCH_APP_ID"] = APP_ID
+    if name == "realcast":
+        cmd = realcast_cmd()
+        if cmd is None:
+            raise RuntimeError("realcast is not runnable yet (no `realcast` script, no realcast/__main__.py)")
+        env.update(REALCAST_ENV)
+        env["REALCAST_PORT"] = str(port)
+        env["REALCAST_DATA_DIR"] = data_dir
+        env["PYTHONPATH"] = str(REPO)
+        return cmd, env
+    if name == "psio_aiohttp":
+        return [PY, str(HERE / "peers" / "psio_aiohttp.py"), "--port", str(port)], env
+    if name == "psio_uvicorn":
+        return [PY, str(HERE / "peers" / "psio_uvicorn.py"), "--port", str(port)], env
+    if name == "node":
+        return ["node", str(HERE / "peers" / "node" / "server.js"), "--port", str(port)], env
+    raise ValueError(name)
+
+
+def _raise_nofile() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Server:
+    def __init__(self, name: str, log_path: Path) -> None:
+        self.name = name
+        self.port = PORTS[name]
+        self.data_dir = tempfile.mkdtemp(prefix=f"bench-{name}-")
+        cmd, env = server_cmd(name, self.port, self.data_dir)
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", "0", *cmd],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=str(REPO),
+            preexec_fn=_raise_nofile,
+        )
+        self.pid = self.proc.pid  # taskset execs the server: same pid
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {self.proc.returncode}; see {log_path}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            self.stop()
+            raise RuntimeError(f"{name} did not listen on {self.port} within 30 s")
+        time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+_src_block = [0]
+
+
+def loadgen(server: Server, mode: str, args: list[str], timeout: float, tag: str) -> dict[str, Any]:
+    # A fresh block of source addresses for every run: nothing left from a previous run
+    # (TIME_WAIT, ports in use) can collide with it.
+    _src_block[0] = _src_block[0] % 200 + 1
+    cmd = [
+        "taskset", "-c", "1", PY, str(HERE / "loadgen.py"),
+        "--mode", mode, "--port", str(server.port), "--server-pid", str(server.pid),
+        "--src-prefix", f"127.{_src_block[0] + 20}.0.", "--app-id", APP_ID,
+        "--deadline", str(timeout - 10), *args,
+    ]  # fmt: skip
+    env = dict(os.environ, BENCH_JWT_SECRET=SECRET)
+    try:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"loadgen timed out after {timeout}s"}
+    (RAW / f"{tag}.log").write_text(out.stdout + "\n--- stderr ---\n" + out.stderr)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return {"error": f"loadgen exit {out.returncode}: {out.stderr.strip()[-300:]}"}
+    res: dict[str, Any] = json.loads(lines[-1])
+    return res
+
+
+def scenario_specs(a: argparse.Namespace) -> list[tuple[str, str, list[str], float]]:
+    """(scenario key, loadgen mode, loadgen args, timeout)."""
+    q = a.quick
+    specs = []
+    if a.fanout:
+        for r in a.rooms:
+            specs.append(
+                (
+                    f"fanout_{r}",
+                    "fanout",
+                    ["--receivers", str(r), "--senders", str(a.senders), "--rate", "5",
+                     "--warmup", str(a.warmup), "--duration", str(a.duration), "--probes", "5"],
+                    90 + r / 100,
+                )
+            )  # fmt: skip
+    if a.latency:
+        r = 200 if q else 1000
+        specs.append(
+            (
+                "latency",
+                "latency",
+                ["--receivers", str(r), "--senders", "20", "--total-rate", "20", "--probes", "50" if not q else "10",
+                 "--warmup", "2", "--duration", str(5 if q else 15)],
+                90,
+            )
+        )  # fmt: skip
+    if a.connect:
+        n = 500 if q else 5000
+        specs.append(("connect", "connect", ["--clients", str(n), "--window", "128"], 120))
+    if a.memory:
+        n = 1000 if q else 10000
+        specs.append(("memory", "idle", ["--clients", str(n), "--window", "128", "--settle", "3"], 180))
+    if a.capacity:
+        specs.append(
+            ("capacity", "capacity", ["--clients", str(a.capacity_clients), "--window", "256", "--hold", str(a.hold)],
+             a.hold + 300)
+        )  # fmt: skip
+    return specs
+
+
+# ----------------------------------------------------------------------------- figures
+
+def med(vals: list[float]) -> float | None:
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def summarise(raw: dict[str, dict[str, list[dict[str, Any]]]], servers: list[str]) -> dict[str, Any]:
+    """raw[scenario][server] = list of loadgen results -> medians per figure and server."""
+    figs: dict[str, dict[str, Any]] = {}
+
+    def put(fig: str, server: str, vals: list[Any], n: int) -> None:
+        figs.setdefault(fig, {})[server] = {"median": med(vals), "runs": vals, "n_ok": n}
+
+    for scen, per in raw.items():
+        for s, runs in per.items():
+            ok = [r for r in runs if "error" not in r]
+            if scen.startswith("fanout_"):
+                rsize = scen.split("_")[1]
+                put(f"deliveries_per_s_R{rsize}", s, [r["deliveries_per_s"] for r in ok], len(ok))
+                put(f"cpu_s_per_1m_R{rsize}", s, [r["server_cpu_s_per_1m_deliveries"] for r in ok], len(ok))
+                put(f"gen_cpu_share_R{rsize}", s, [r["gen_cpu_share"] for r in ok], len(ok))
+                put(f"server_cpu_share_R{rsize}", s, [r["server_cpu_share"] for r in ok], len(ok))
+                put(f"sat_p50_ms_R{rsize}", s, [r["latency"]["p50_ms"] for r in ok], len(ok))
+            elif scen == "latency":
+                put("lat_p50_ms", s, [r["latency"]["p50_ms"] for r in ok], len(ok))
+                put("lat_p99_ms", s, [r["latency"]["p99_ms"] for r in ok], len(ok))
+                put("lat_gen_cpu_share", s, [r["gen_cpu_share"] for r in ok], len(ok))
+            elif scen == "connect":
+                put("connects_per_s", s, [r["connects_per_s"] for r in ok], len(ok))
+                put("connect_gen_cpu_share", s, [r["gen_cpu_share"] for r in ok], len(ok))
+                put("connect_server_cpu_share", s, [r["server_cpu_share"] for r in ok], len(ok))
+            elif scen == "memory":
+                put("rss_per_client_kib", s, [r["rss_per_client"] / 1024 for r in ok if r.get("rss_per_client")], len(ok))
+            elif scen == "capacity":
+                put("capacity_on_time", s, [r["on_time"] for r in ok], len(ok))
+                put("capacity_worst_gap_s", s, [r["worst_ping_gap_s"] for r in ok], len(ok))
+    return figs
+
+
+FIG_ROWS = [
+    # (figure key prefix, label, higher is better, target for RealCast or None)
+    ("deliveries_per_s_R{r}", "deliveries/s at saturation, R={r}", True, None),
+    ("cpu_s_per_1m_R{r}", "server CPU-s per 1M deliveries, R={r}", False, 1.0),
+    ("server_cpu_share_R{r}", "server CPU share during the window, R={r}", None, None),
+    ("gen_cpu_share_R{r}", "load generator CPU share (its own core), R={r}", None, None),
+    ("sat_p50_ms_R{r}", "p50 latency at saturation (queueing), R={r} [ms]", False, None),
+    ("lat_p50_ms", "p50 latency, 20 msg/s into 1,000 [ms]", False, None),
+    ("lat_p99_ms", "p99 latency, 20 msg/s into 1,000 [ms]", False, 10.0),
+    ("connects_per_s", "full connects/s (WS + CONNECT/JWT + chat:join)", True, None),
+    ("connect_gen_cpu_share", "load generator CPU share during connects", None, None),
+    ("rss_per_client_kib", "RSS per idle joined client [KiB]", False, 5.0),
+    ("capacity_on_time", "idle clients held with heartbeats on time", True, 100000),
+    ("capacity_worst_gap_s", "worst ping gap while holding them [s]", False, None),
+]
+
+
+def fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        if abs(v) >= 10:
+            return f"{v:.1f}"
+        return f"{v:.3g}" if abs(v) >= 0.01 else f"{v:.2g}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def markdown(figs: dict[str, Any], servers: list[str], meta: dict[str, Any]) -> str:
+    rooms = meta["rooms"]
+    keys: list[tuple[str, str, bool | None, float | None]] = []
+    for key, label, hib, target in FIG_ROWS:
+        if "{r}" in key:
+            for r in rooms:
+                keys.append((key.format(r=r), label.format(r=f"{r:,}"), hib, target))
+        else:
+            keys.append((key, label, hib, target))
+    peers = [s for s in servers if s != "realcast"]
+    has_rc = "realcast" in servers
+    head = ["figure", *[LABEL[s] for s in servers]]
+    if has_rc:
+        head += [f"RealCast / {LABEL[p].split(' ')[0] if p != 'psio_uvicorn' else 'psio+uvicorn'}" for p in peers]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key, label, hib, _target in keys:
+        if key not in figs:
+            continue
+        row = [label]
+        for s in servers:
+            cell = figs[key].get(s)
+            row.append(fmt(cell["median"]) if cell else "–")
+        if has_rc:
+            rc = (figs[key].get("realcast") or {}).get("median")
+            for p in peers:
+                pv = (figs[key].get(p) or {}).get("median")
+                if hib is None or rc is None or not pv:
+                    row.append("–")
+                else:
+                    row.append(f"{rc / pv:.2f}x")
+        out.append("| " + " | ".join(row) + " |")
+    return "\n".join(out)
+
+
+def targets(figs: dict[str, Any], rooms: list[int]) -> list[str]:
+    def m(key: str, s: str) -> float | None:
+        return ((figs.get(key) or {}).get(s) or {}).get("median")
+
+    lines = []
+    for r in rooms:
+        k = f"deliveries_per_s_R{r}"
+        rc, nd, ai, uv = m(k, "realcast"), m(k, "node"), m(k, "psio_aiohttp"), m(k, "psio_uvicorn")
+        if rc and nd:
+            lines.append(f"- R={r:,}: deliveries/s vs Node {rc / nd:.2f}x (target >= 3x): {'PASS' if rc >= 3 * nd else 'FAIL'}")
+        for name, pv in (("python-socketio+aiohttp", ai), ("python-socketio+uvicorn", uv)):
+            if rc and pv:
+                lines.append(f"- R={r:,}: deliveries/s vs {name} {rc / pv:.2f}x (target >= 6x): {'PASS' if rc >= 6 * pv else 'FAIL'}")
+        c = m(f"cpu_s_per_1m_R{r}", "realcast")
+        if c is not None:
+            lines.append(f"- R={r:,}: {c:.2f} server CPU-s per 1M deliveries (target <= 1.0): {'PASS' if c <= 1.0 else 'FAIL'}")
+    p99 = m("lat_p99_ms", "realcast")
+    if p99 is not None:
+        lines.append(f"- p99 at 20 msg/s into 1,000: {p99:.2f} ms (target <= 10 ms): {'PASS' if p99 <= 10 else 'FAIL'}")
+    rss = m("rss_per_client_kib", "realcast")
+    if rss is not None:
+        lines.append(f"- RSS per idle client: {rss:.2f} KiB (target <= 5 KiB): {'PASS' if rss <= 5 else 'FAIL'}")
+    rc, nd = m("connects_per_s", "realcast"), m("connects_per_s", "node")
+    if rc and nd:
+        lines.append(f"- connects/s vs Node: {rc / nd:.2f}x (target >= 2x): {'PASS' if rc >= 2 * nd else 'FAIL'}")
+    cap = m("capacity_on_time", "realcast")
+    if cap is not None:
+        lines.append(f"- idle clients held on time: {cap:,.0f} (target 100,000): {'PASS' if cap >= 100000 else 'FAIL'}")
+    return lines
+
+
+def plots(figs: dict[str, Any], servers: list[str], rooms: list[int], lat_files: dict[str, list[Path]]) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no plots (run with --install)")
+        return []
+    made = []
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / max(1, len(servers))
+    for i, s in enumerate(servers):
+        ys = [((figs.get(f"deliveries_per_s_R{r}") or {}).get(s) or {}).get("median") or 0 for r in rooms]
+        xs = [j + i * width for j in range(len(rooms))]
+        ax.bar(xs, ys, width, label=LABEL[s])
+    ax.set_xticks([j + width * (len(servers) - 1) / 2 for j in range(len(rooms))])
+    ax.set_xticklabels([f"R = {r:,} (+200 senders)" for r in rooms])
+    ax.set_ylabel("deliveries / s (median)")
+    ax.set_title("Fan-out throughput at saturation (server on 1 core)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "deliveries_by_room.png", dpi=110)
+    plt.close(fig)
+    made.append("deliveries_by_room.png")
+
+    if any(lat_files.values()):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for s in servers:
+            samples: list[float] = []
+            for p in lat_files.get(s, []):
+                if p.exists():
+                    samples += json.loads(p.read_text())
+            if not samples:
+                continue
+            samples.sort()
+            n = len(samples)
+            ax.plot(samples, [(i + 1) / n for i in range(n)], label=f"{LABEL[s]} (n={n:,})")
+        ax.set_xscale("log")
+        ax.set_xlabel("end-to-end latency [ms] (log)")
+        ax.set_ylabel("CDF")
+        ax.set_title("Latency CDF, 20 msg/s into a room of 1,000 (all runs pooled)")
+        ax.axhline(0.99, color="grey", lw=0.5, ls="--")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(RESULTS / "latency_cdf.png", dpi=110)
+        plt.close(fig)
+        made.append("latency_cdf.png")
+    return made
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def install() -> None:
+    node_dir = HERE / "peers" / "node"
+    npm = ["npm", "ci"] if (node_dir / "package-lock.json").exists() else ["npm", "install"]
+    subprocess.run([*npm, "--no-audit", "--no-fund"], cwd=node_dir, check=True)
+    subprocess.run([PY, "-m", "pip", "install", "-q", "-e", f"{REPO}[bench]"], check=True)
+
+
+def main() -> None:
+    global RESULTS, RAW
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--install", action="store_true", help="npm install the Node peer, pip install -e .[bench]")
+    p.add_argument("--all", action="store_true", help="fanout + latency + connect + memory + capacity")
+    p.add_argument("--quick", action="store_true", help="smoke run: R=200, 50 senders, short windows, 1 run")
+    p.add_argument("--fanout", action="store_true")
+    p.add_argument("--latency", action="store_true")
+    p.add_argument("--connect", action="store_true")
+    p.add_argument("--memory", action="store_true")
+    p.add_argument("--capacity", action="store_true")
+    p.add_argument("--servers", default=",".join(ALL_SERVERS), help="comma list of " + ",".join(ALL_SERVERS))
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--rooms", default="1000,5000", help="fan-out room sizes (receivers)")
+    p.add_argument("--senders", type=int, default=200)
+    p.add_argument("--warmup", type=float, default=5.0)
+    p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--capacity-clients", type=int, default=100000)
+    p.add_argument("--hold", type=float, default=60.0, help="capacity: seconds to hold the idle clients")
+    p.add_argument("--out", default=str(RESULTS))
+    a = p.parse_args()
+
+    if a.install:
+        install()
+        if not (a.all or a.quick or a.fanout or a.latency or a.connect or a.memory or a.capacity):
+            return
+    if a.all:
+        a.fanout = a.latency = a.connect = a.memory = a.capacity = True
+    if a.quick:
+        if not (a.fanout or a.latency or a.connect or a.memory or a.capacity):
+            a.fanout = a.latency = a.connect = a.memory = True
+        a.runs = 1
+        a.rooms = "200"
+        a.senders = 50
+        a.warmup, a.duration = 2.0, 3.0
+        a.capacity_clients = min(a.capacity_clients, 2000)
+        a.hold = min(a.hold, 10.0)
+    if not (a.fanout or a.latency or a.connect or a.memory or a.capacity):
+        p.error("choose --all, --quick or some of --fanout/--latency/--connect/--memory/--capacity")
+    a.rooms = [int(x) for x in str(a.rooms).split(",") if x]
+
+    RESULTS = Path(a.out)
+    RAW = RESULTS / "raw"
+    RAW.mkdir(parents=True, exist_ok=True)
+
+    servers = [s.strip() for s in a.servers.split(",") if s.strip()]
+    skipped: dict[str, str] = {}
+    if "realcast" in servers and realcast_cmd() is None:
+        skipped["realcast"] = "not runnable yet (no `realcast` console script and no realcast/__main__.py)"
+        servers.remove("realcast")
+    if "node" in servers and not (HERE / "peers" / "node" / "node_modules" / "socket.io").exists():
+        skipped["node"] = "benchmarks/peers/node/node_modules missing: run with --install"
+        servers.remove("node")
+    for s, why in skipped.items():
+        print(f"skipping {s}: {why}")
+
+    specs = scenario_specs(a)
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    lat_files: dict[str, list[Path]] = {s: [] for s in servers}
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    t_start = time.monotonic()
+    for run in range(a.runs):
+        for key, mode, args, timeout in specs:
+            if key == "capacity" and run > 0 and not a.quick:
+                continue  # one capacity run per server: it takes minutes
+            order = servers[run % len(servers) :] + servers[: run % len(servers)]
+            for s in order:
+                tag = f"{stamp}-{key}-{s}-run{run}"
+                extra = list(args)
+                if mode == "latency":
+                    lf = RAW / f"{tag}-latency.json"
+                    extra += ["--latency-samples-out", str(lf)]
+                    lat_files[s].append(lf)
+                print(f"[{time.monotonic() - t_start:6.0f}s] run {run + 1}/{a.runs} {key:<12} {s:<13}", end=" ", flush=True)
+                try:
+                    srv = Server(s, RAW / f"{tag}-server.log")
+                except RuntimeError as exc:
+                    res: dict[str, Any] = {"error": str(exc)}
+                else:
+                    try:
+                        res = loadgen(srv, mode, extra, timeout, tag)
+                    finally:
+                        srv.stop()
+                raw.setdefault(key, {}).setdefault(s, []).append(res)
+                print(one_line(res), flush=True)
+                time.sleep(1.0)
+
+    figs = summarise(raw, servers)
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "runs": a.runs,
+        "rooms": a.rooms,
+        "senders": a.senders,
+        "warmup_s": a.warmup,
+        "window_s": a.duration,
+        "servers": servers,
+        "skipped": skipped,
+        "realcast_env": {k: ("<secret>" if "SECRET" in k or "KEY" in k else v) for k, v in REALCAST_ENV.items()},
+        "machine": machine_info(),
+    }
+    (RESULTS / "results.json").write_text(json.dumps({"meta": meta, "figures": figs, "raw": raw}, indent=1))
+    pngs = plots(figs, servers, a.rooms, lat_files) if (a.fanout or a.latency) else []
+    md = render_md(figs, servers, meta, pngs)
+    (RESULTS / "results.md").write_text(md)
+    print()
+    print(md)
+
+
+def one_line(r: dict[str, Any]) -> str:
+    if "error" in r:
+        return "ERROR " + r["error"]
+    m = r.get("mode")
+    if m == "fanout":
+        return (
+            f"{r['deliveries_per_s']:>10,.0f} deliv/s  server cpu {r['server_cpu_share']:.2f}  gen cpu "
+            f"{r['gen_cpu_share']:.2f}  {r['server_cpu_s_per_1m_deliveries']:.2f} cpu-s/1M  cores {r['core_busy']}"
+        )
+    if m == "latency":
+        lat = r["latency"]
+        return f"p50 {lat['p50_ms']:.2f} ms  p99 {lat['p99_ms']:.2f} ms  n={lat['samples']}  gen cpu {r['gen_cpu_share']:.2f}"
+    if m == "connect":
+        return (
+            f"{r['connects_per_s']:>8,.0f} connects/s  p99 {r['connect_p99_ms']:.1f} ms  fail {r['connect_fail']}  "
+            f"server cpu {r['server_cpu_share']:.2f}  gen cpu {r['gen_cpu_share']:.2f}"
+        )
+    if m == "idle":
+        per = r.get("rss_per_client") or 0
+        return f"{per / 1024:.2f} KiB/client  ({r['joined']:,} joined, fail {r['connect_fail']})"
+    if m == "capacity":
+        return (
+            f"{r['on_time']:,} on time / {r['alive']:,} alive of {r['clients']:,}  worst gap {r['worst_ping_gap_s']:.1f} s"
+            f"  (ping interval {r['ping_interval_s']:.0f} s, fail {r['connect_fail']} {r['fail_reasons']})"
+        )
+    return json.dumps(r)[:200]
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {"cores": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import resource
+
+    info["nofile_limit"] = resource.getrlimit(resource.RLIMIT_NOFILE)
+    info["python"] = sys.version.split()[0]
+    try:
+        info["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        pass
+    for mod in ("socketio", "engineio", "aiohttp", "uvicorn", "uvloop", "websockets"):
+        try:
+            m = __import__(mod)
+            info[mod] = getattr(m, "__version__", None) or _dist_version(mod)
+        except ImportError:
+            pass
+    return info
+
+
+def _dist_version(mod: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = {"socketio": "python-socketio", "engineio": "python-engineio"}
+    try:
+        return version(names.get(mod, mod))
+    except PackageNotFoundError:
+        return None
+
+
+def render_md(figs: dict[str, Any], servers: list[str], meta: dict[str, Any], pngs: list[str]) -> str:
+    lines = [
+        "# RealCast benchmark results",
+        "",
+        f"Generated {meta['date']} by `{meta['command']}`: medians of {meta['runs']} interleaved run(s) per figure, "
+        f"each server pinned to core 0 and the load generator to core 1 (`taskset`), a fresh server process per "
+        f"scenario. Fan-out: a room of R receivers + {meta['senders']} senders; each sender sends its next "
+        f"`chat:message` when the previous one came back to it, at most 5 msg/s; deliveries count every "
+        f"`chat:message` frame received by any room member (R + senders). Window {meta['window_s']:.0f} s after "
+        f"{meta['warmup_s']:.0f} s of warm-up.",
+        "",
+        markdown(figs, servers, meta),
+        "",
+    ]
+    if meta["skipped"]:
+        lines += ["Not run: " + "; ".join(f"{k}: {v}" for k, v in meta["skipped"].items()), ""]
+    t = targets(figs, meta["rooms"])
+    if t:
+        lines += ["## RealCast targets", "", *t, ""]
+    for png in pngs:
+        lines += [f"![{png}]({png})", ""]
+    lines += [
+        "RealCast configuration (`realcast serve`, environment): "
+        + ", ".join(f"`{k}={v}`" for k, v in meta["realcast_env"].items())
+        + ". The rate limiter is on; only the chat limits are raised so they do not throttle the senders.",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in meta["machine"].items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
