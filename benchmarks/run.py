@@ -19,6 +19,7 @@ raised so that they do not throttle the 5 msg/s senders.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -114,7 +115,7 @@ class Server:
         self.port = PORTS[name]
         self.data_dir = tempfile.mkdtemp(prefix=f"bench-{name}-")
         cmd, env = server_cmd(name, self.port, self.data_dir)
-        self.log = open(log_path, "ab")
+        self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             ["taskset", "-c", "0", *cmd],
             env=env,
@@ -188,13 +189,13 @@ def scenario_specs(a: argparse.Namespace) -> list[tuple[str, str, list[str], flo
                 (
                     f"fanout_{r}",
                     "fanout",
-                    ["--receivers", str(r), "--senders", str(a.senders), "--rate", "5",
+                    ["--receivers", str(r), "--senders", str(a.senders), "--rate", str(a.sender_rate),
                      "--warmup", str(a.warmup), "--duration", str(a.duration), "--probes", "5"],
                     90 + r / 100,
                 )
             )  # fmt: skip
     if a.latency:
-        r = 200 if q else 1000
+        r = a.latency_receivers
         specs.append(
             (
                 "latency",
@@ -220,9 +221,19 @@ def scenario_specs(a: argparse.Namespace) -> list[tuple[str, str, list[str], flo
 
 # ----------------------------------------------------------------------------- figures
 
+
 def med(vals: list[float]) -> float | None:
     vals = [v for v in vals if v is not None]
     return statistics.median(vals) if vals else None
+
+
+def is_capped(r: dict[str, Any]) -> bool:
+    """The senders were held back by their own msg/s cap, not by delivery (server not saturated)."""
+    rtt = r.get("echo_rtt_mean_s")
+    cap = r.get("offered_cap_msgs_per_s") or 0
+    if rtt is not None and cap:
+        return bool(rtt < 0.5 * r.get("senders", 200) / cap)
+    return bool(cap and r["messages_per_s"] >= 0.7 * cap)
 
 
 def summarise(raw: dict[str, dict[str, list[dict[str, Any]]]], servers: list[str]) -> dict[str, Any]:
@@ -242,6 +253,7 @@ def summarise(raw: dict[str, dict[str, list[dict[str, Any]]]], servers: list[str
                 put(f"gen_cpu_share_R{rsize}", s, [r["gen_cpu_share"] for r in ok], len(ok))
                 put(f"server_cpu_share_R{rsize}", s, [r["server_cpu_share"] for r in ok], len(ok))
                 put(f"sat_p50_ms_R{rsize}", s, [r["latency"]["p50_ms"] for r in ok], len(ok))
+                put(f"capped_R{rsize}", s, [1.0 if is_capped(r) else 0.0 for r in ok], len(ok))
             elif scen == "latency":
                 put("lat_p50_ms", s, [r["latency"]["p50_ms"] for r in ok], len(ok))
                 put("lat_p99_ms", s, [r["latency"]["p99_ms"] for r in ok], len(ok))
@@ -251,7 +263,12 @@ def summarise(raw: dict[str, dict[str, list[dict[str, Any]]]], servers: list[str
                 put("connect_gen_cpu_share", s, [r["gen_cpu_share"] for r in ok], len(ok))
                 put("connect_server_cpu_share", s, [r["server_cpu_share"] for r in ok], len(ok))
             elif scen == "memory":
-                put("rss_per_client_kib", s, [r["rss_per_client"] / 1024 for r in ok if r.get("rss_per_client")], len(ok))
+                put(
+                    "rss_per_client_kib",
+                    s,
+                    [r["rss_per_client"] / 1024 for r in ok if r.get("rss_per_client")],
+                    len(ok),
+                )
             elif scen == "capacity":
                 put("capacity_on_time", s, [r["on_time"] for r in ok], len(ok))
                 put("capacity_worst_gap_s", s, [r["worst_ping_gap_s"] for r in ok], len(ok))
@@ -265,8 +282,8 @@ FIG_ROWS = [
     ("server_cpu_share_R{r}", "server CPU share during the window, R={r}", None, None),
     ("gen_cpu_share_R{r}", "load generator CPU share (its own core), R={r}", None, None),
     ("sat_p50_ms_R{r}", "p50 latency at saturation (queueing), R={r} [ms]", False, None),
-    ("lat_p50_ms", "p50 latency, 20 msg/s into 1,000 [ms]", False, None),
-    ("lat_p99_ms", "p99 latency, 20 msg/s into 1,000 [ms]", False, 10.0),
+    ("lat_p50_ms", "p50 latency, 20 msg/s into {lat_r} [ms]", False, None),
+    ("lat_p99_ms", "p99 latency, 20 msg/s into {lat_r} [ms]", False, 10.0),
     ("connects_per_s", "full connects/s (WS + CONNECT/JWT + chat:join)", True, None),
     ("connect_gen_cpu_share", "load generator CPU share during connects", None, None),
     ("rss_per_client_kib", "RSS per idle joined client [KiB]", False, 5.0),
@@ -295,7 +312,7 @@ def markdown(figs: dict[str, Any], servers: list[str], meta: dict[str, Any]) -> 
             for r in rooms:
                 keys.append((key.format(r=r), label.format(r=f"{r:,}"), hib, target))
         else:
-            keys.append((key, label, hib, target))
+            keys.append((key, label.format(lat_r=f"{meta['latency_receivers']:,}"), hib, target))
     peers = [s for s in servers if s != "realcast"]
     has_rc = "realcast" in servers
     head = ["figure", *[LABEL[s] for s in servers]]
@@ -308,7 +325,12 @@ def markdown(figs: dict[str, Any], servers: list[str], meta: dict[str, Any]) -> 
         row = [label]
         for s in servers:
             cell = figs[key].get(s)
-            row.append(fmt(cell["median"]) if cell else "–")
+            txt = fmt(cell["median"]) if cell else "–"
+            if key.startswith("deliveries_per_s_R"):
+                capped = ((figs.get("capped_R" + key.rsplit("R", 1)[1]) or {}).get(s) or {}).get("median")
+                if capped:
+                    txt = ">= " + txt + " (capped*)"
+            row.append(txt)
         if has_rc:
             rc = (figs[key].get("realcast") or {}).get("median")
             for p in peers:
@@ -330,13 +352,20 @@ def targets(figs: dict[str, Any], rooms: list[int]) -> list[str]:
         k = f"deliveries_per_s_R{r}"
         rc, nd, ai, uv = m(k, "realcast"), m(k, "node"), m(k, "psio_aiohttp"), m(k, "psio_uvicorn")
         if rc and nd:
-            lines.append(f"- R={r:,}: deliveries/s vs Node {rc / nd:.2f}x (target >= 3x): {'PASS' if rc >= 3 * nd else 'FAIL'}")
+            lines.append(
+                f"- R={r:,}: deliveries/s vs Node {rc / nd:.2f}x (target >= 3x): {'PASS' if rc >= 3 * nd else 'FAIL'}"
+            )
         for name, pv in (("python-socketio+aiohttp", ai), ("python-socketio+uvicorn", uv)):
             if rc and pv:
-                lines.append(f"- R={r:,}: deliveries/s vs {name} {rc / pv:.2f}x (target >= 6x): {'PASS' if rc >= 6 * pv else 'FAIL'}")
+                lines.append(
+                    f"- R={r:,}: deliveries/s vs {name} {rc / pv:.2f}x (target >= 6x): "
+                    + ("PASS" if rc >= 6 * pv else "FAIL")
+                )
         c = m(f"cpu_s_per_1m_R{r}", "realcast")
         if c is not None:
-            lines.append(f"- R={r:,}: {c:.2f} server CPU-s per 1M deliveries (target <= 1.0): {'PASS' if c <= 1.0 else 'FAIL'}")
+            lines.append(
+                f"- R={r:,}: {c:.2f} server CPU-s per 1M deliveries (target <= 1.0): {'PASS' if c <= 1.0 else 'FAIL'}"
+            )
     p99 = m("lat_p99_ms", "realcast")
     if p99 is not None:
         lines.append(f"- p99 at 20 msg/s into 1,000: {p99:.2f} ms (target <= 10 ms): {'PASS' if p99 <= 10 else 'FAIL'}")
@@ -352,7 +381,9 @@ def targets(figs: dict[str, Any], rooms: list[int]) -> list[str]:
     return lines
 
 
-def plots(figs: dict[str, Any], servers: list[str], rooms: list[int], lat_files: dict[str, list[Path]]) -> list[str]:
+def plots(
+    figs: dict[str, Any], servers: list[str], rooms: list[int], lat_files: dict[str, list[Path]], lat_receivers: int
+) -> list[str]:
     try:
         import matplotlib
 
@@ -394,7 +425,7 @@ def plots(figs: dict[str, Any], servers: list[str], rooms: list[int], lat_files:
         ax.set_xscale("log")
         ax.set_xlabel("end-to-end latency [ms] (log)")
         ax.set_ylabel("CDF")
-        ax.set_title("Latency CDF, 20 msg/s into a room of 1,000 (all runs pooled)")
+        ax.set_title(f"Latency CDF, 20 msg/s into a room of {lat_receivers:,} (all runs pooled)")
         ax.axhline(0.99, color="grey", lw=0.5, ls="--")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
@@ -415,8 +446,13 @@ def install() -> None:
     subprocess.run([PY, "-m", "pip", "install", "-q", "-e", f"{REPO}[bench]"], check=True)
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # unwinds through the finally blocks: server and generator stopped
+
+
 def main() -> None:
     global RESULTS, RAW
+    signal.signal(signal.SIGTERM, _on_sigterm)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--install", action="store_true", help="npm install the Node peer, pip install -e .[bench]")
     p.add_argument("--all", action="store_true", help="fanout + latency + connect + memory + capacity")
@@ -430,11 +466,14 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--rooms", default="1000,5000", help="fan-out room sizes (receivers)")
     p.add_argument("--senders", type=int, default=200)
+    p.add_argument("--sender-rate", type=float, default=5.0, help="fan-out: max msg/s per sender (closed loop)")
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--latency-receivers", type=int, default=1000)
     p.add_argument("--capacity-clients", type=int, default=100000)
     p.add_argument("--hold", type=float, default=60.0, help="capacity: seconds to hold the idle clients")
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--merge", action="store_true", help="keep the scenarios not run now from the existing results.json")
     a = p.parse_args()
 
     if a.install:
@@ -451,6 +490,7 @@ def main() -> None:
         a.senders = 50
         a.warmup, a.duration = 2.0, 3.0
         a.capacity_clients = min(a.capacity_clients, 2000)
+        a.latency_receivers = 200
         a.hold = min(a.hold, 10.0)
     if not (a.fanout or a.latency or a.connect or a.memory or a.capacity):
         p.error("choose --all, --quick or some of --fanout/--latency/--connect/--memory/--capacity")
@@ -471,6 +511,21 @@ def main() -> None:
     for s, why in skipped.items():
         print(f"skipping {s}: {why}")
 
+    if a.capacity:
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        cap = hard - 300  # the server and the generator each need one fd per client, plus spares
+        if a.capacity_clients > cap:
+            print(
+                f"capacity: {a.capacity_clients:,} clients need more fds than RLIMIT_NOFILE allows ({hard:,}); "
+                f"trying {cap:,}"
+            )
+            skipped["capacity_target"] = (
+                f"asked for {a.capacity_clients:,} idle clients, but the hard RLIMIT_NOFILE here is {hard:,} "
+                f"(and cannot be raised without CAP_SYS_RESOURCE), so {cap:,} were tried"
+            )
+            a.capacity_clients = cap
     specs = scenario_specs(a)
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
     lat_files: dict[str, list[Path]] = {s: [] for s in servers}
@@ -488,7 +543,11 @@ def main() -> None:
                     lf = RAW / f"{tag}-latency.json"
                     extra += ["--latency-samples-out", str(lf)]
                     lat_files[s].append(lf)
-                print(f"[{time.monotonic() - t_start:6.0f}s] run {run + 1}/{a.runs} {key:<12} {s:<13}", end=" ", flush=True)
+                print(
+                    f"[{time.monotonic() - t_start:6.0f}s] run {run + 1}/{a.runs} {key:<12} {s:<13}",
+                    end=" ",
+                    flush=True,
+                )
                 try:
                     srv = Server(s, RAW / f"{tag}-server.log")
                 except RuntimeError as exc:
@@ -502,26 +561,65 @@ def main() -> None:
                 print(one_line(res), flush=True)
                 time.sleep(1.0)
 
+    commands = [" ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])]
+    lat_paths = {s: [str(x) for x in v] for s, v in lat_files.items()}
+    if a.merge and (RESULTS / "results.json").exists():
+        # Keep the scenarios that this invocation did not run from the previous results.json.
+        old = json.loads((RESULTS / "results.json").read_text())
+        for scen, per in old["raw"].items():
+            raw.setdefault(scen, per)
+        if not a.latency:
+            for s, v in old["meta"].get("latency_files", {}).items():
+                lat_paths.setdefault(s, []).extend(v)
+        commands = old["meta"].get("commands", []) + commands
+        for k, v in old["meta"].get("skipped", {}).items():
+            skipped.setdefault(k, v)
+    servers = [s for s in ALL_SERVERS if any(s in per for per in raw.values())]
+    rooms = sorted(int(k.split("_")[1]) for k in raw if k.startswith("fanout_"))
     figs = summarise(raw, servers)
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "command": " ; ".join(commands),
+        "commands": commands,
         "runs": a.runs,
-        "rooms": a.rooms,
+        "rooms": rooms,
         "senders": a.senders,
+        "sender_rate": a.sender_rate,
+        "latency_receivers": a.latency_receivers,
         "warmup_s": a.warmup,
         "window_s": a.duration,
         "servers": servers,
-        "skipped": skipped,
+        "skipped": {k: v for k, v in skipped.items() if k not in servers},
+        "latency_files": lat_paths,
         "realcast_env": {k: ("<secret>" if "SECRET" in k or "KEY" in k else v) for k, v in REALCAST_ENV.items()},
         "machine": machine_info(),
     }
     (RESULTS / "results.json").write_text(json.dumps({"meta": meta, "figures": figs, "raw": raw}, indent=1))
-    pngs = plots(figs, servers, a.rooms, lat_files) if (a.fanout or a.latency) else []
+    lat_files = {s: [Path(x) for x in v] for s, v in lat_paths.items()}
+    pngs = plots(figs, servers, rooms, lat_files, a.latency_receivers) if (rooms or "latency" in raw) else []
     md = render_md(figs, servers, meta, pngs)
     (RESULTS / "results.md").write_text(md)
+    if RESULTS.resolve() == (HERE / "results").resolve():
+        update_readme(md)
     print()
     print(md)
+
+
+def update_readme(md: str) -> None:
+    """Copy results.md (images pointed into results/) between the README's result markers."""
+    readme = HERE / "README.md"
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    if not readme.exists():
+        return
+    text = readme.read_text()
+    if start not in text or end not in text:
+        return
+    body = md.replace("# RealCast benchmark results", "### Latest results (generated)", 1)
+    body = body.replace("](deliveries_by_room.png)", "](results/deliveries_by_room.png)")
+    body = body.replace("](latency_cdf.png)", "](results/latency_cdf.png)")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(head + start + "\n" + body + "\n" + end + tail)
 
 
 def one_line(r: dict[str, Any]) -> str:
@@ -535,7 +633,10 @@ def one_line(r: dict[str, Any]) -> str:
         )
     if m == "latency":
         lat = r["latency"]
-        return f"p50 {lat['p50_ms']:.2f} ms  p99 {lat['p99_ms']:.2f} ms  n={lat['samples']}  gen cpu {r['gen_cpu_share']:.2f}"
+        return (
+            f"p50 {lat['p50_ms']:.2f} ms  p99 {lat['p99_ms']:.2f} ms  n={lat['samples']}  "
+            f"gen cpu {r['gen_cpu_share']:.2f}"
+        )
     if m == "connect":
         return (
             f"{r['connects_per_s']:>8,.0f} connects/s  p99 {r['connect_p99_ms']:.1f} ms  fail {r['connect_fail']}  "
@@ -546,7 +647,8 @@ def one_line(r: dict[str, Any]) -> str:
         return f"{per / 1024:.2f} KiB/client  ({r['joined']:,} joined, fail {r['connect_fail']})"
     if m == "capacity":
         return (
-            f"{r['on_time']:,} on time / {r['alive']:,} alive of {r['clients']:,}  worst gap {r['worst_ping_gap_s']:.1f} s"
+            f"{r['on_time']:,} on time / {r['alive']:,} alive of {r['clients']:,}  "
+            f"worst gap {r['worst_ping_gap_s']:.1f} s"
             f"  (ping interval {r['ping_interval_s']:.0f} s, fail {r['connect_fail']} {r['fail_reasons']})"
         )
     return json.dumps(r)[:200]
@@ -566,10 +668,8 @@ def machine_info() -> dict[str, Any]:
 
     info["nofile_limit"] = resource.getrlimit(resource.RLIMIT_NOFILE)
     info["python"] = sys.version.split()[0]
-    try:
+    with contextlib.suppress(OSError):
         info["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    except OSError:
-        pass
     for mod in ("socketio", "engineio", "aiohttp", "uvicorn", "uvloop", "websockets"):
         try:
             m = __import__(mod)
@@ -593,18 +693,27 @@ def render_md(figs: dict[str, Any], servers: list[str], meta: dict[str, Any], pn
     lines = [
         "# RealCast benchmark results",
         "",
-        f"Generated {meta['date']} by `{meta['command']}`: medians of {meta['runs']} interleaved run(s) per figure, "
+        "Generated " + meta["date"] + " by " + " then ".join(f"`{c}`" for c in meta["commands"]) + ": "
+        f"medians of {meta['runs']} interleaved run(s) per figure, "
         f"each server pinned to core 0 and the load generator to core 1 (`taskset`), a fresh server process per "
         f"scenario. Fan-out: a room of R receivers + {meta['senders']} senders; each sender sends its next "
-        f"`chat:message` when the previous one came back to it, at most 5 msg/s; deliveries count every "
+        f"`chat:message` when the previous one came back to it, at most {meta['sender_rate']:g} msg/s; "
+        "deliveries count every "
         f"`chat:message` frame received by any room member (R + senders). Window {meta['window_s']:.0f} s after "
         f"{meta['warmup_s']:.0f} s of warm-up.",
         "",
         markdown(figs, servers, meta),
         "",
     ]
+    if any(k.startswith("capped_R") and any((v or {}).get("median") for v in figs[k].values()) for k in figs):
+        lines += [
+            f"(capped*) the senders ran at their cap ({meta['senders']} x {meta['sender_rate']:g} msg/s) rather than "
+            "being held back by delivery: the server was not saturated, so the figure is a lower bound "
+            "(see its server CPU share). Re-run with a higher `--sender-rate` to find its ceiling.",
+            "",
+        ]
     if meta["skipped"]:
-        lines += ["Not run: " + "; ".join(f"{k}: {v}" for k, v in meta["skipped"].items()), ""]
+        lines += ["Skipped or capped: " + "; ".join(f"{k}: {v}" for k, v in meta["skipped"].items()), ""]
     t = targets(figs, meta["rooms"])
     if t:
         lines += ["## RealCast targets", "", *t, ""]

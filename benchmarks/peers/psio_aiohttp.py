@@ -1,6 +1,6 @@
 """python-socketio 5.x peer under aiohttp (uvloop event loop), same app as the other peers.
 
-    BENCH_JWT_SECRET=... python benchmarks/peers/psio_aiohttp.py --port 8011
+BENCH_JWT_SECRET=... python benchmarks/peers/psio_aiohttp.py --port 8011
 """
 
 from __future__ import annotations

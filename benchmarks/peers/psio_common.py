@@ -1,6 +1,6 @@
 """The minimal chat app shared by the two python-socketio peers.
 
-JWT (HS256, PyJWT) and app_id are checked on connect; `chat:join` joins the room
+JWT (HS256, PyJWT; exp, sub, aud = app id) and app_id are checked on connect; `chat:join` joins the room
 keyed by stream_id and answers `chat:joined`; `chat:message` is broadcast to the room
 (sender included) with a generated message_id and an ISO-8601 timestamp.
 Configuration: --port, --host, --app-id (env BENCH_APP_ID), env BENCH_JWT_SECRET.
@@ -44,7 +44,13 @@ def make_server(async_mode: str, args: argparse.Namespace) -> socketio.AsyncServ
         if not isinstance(auth, dict) or auth.get("app_id") != app_id:
             raise socketio.exceptions.ConnectionRefusedError("invalid app_id")
         try:
-            claims = jwt.decode(auth.get("token", ""), secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
+            claims = jwt.decode(
+                auth.get("token", ""),
+                secret,
+                algorithms=["HS256"],
+                audience=app_id,
+                options={"require": ["exp", "sub", "aud"]},
+            )
         except jwt.PyJWTError as exc:
             raise socketio.exceptions.ConnectionRefusedError("authentication failed") from exc
         await sio.save_session(sid, {"user_id": claims["sub"], "username": claims.get("name", claims["sub"])})

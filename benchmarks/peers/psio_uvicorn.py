@@ -1,6 +1,6 @@
 """python-socketio 5.x peer as an ASGI app under uvicorn (uvloop + httptools), same app.
 
-    BENCH_JWT_SECRET=... python benchmarks/peers/psio_uvicorn.py --port 8012
+BENCH_JWT_SECRET=... python benchmarks/peers/psio_uvicorn.py --port 8012
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ function b64urlJson(s) {
   return JSON.parse(Buffer.from(s, "base64url").toString("utf8"));
 }
 
-// Minimal HS256 verification: header.alg, signature (constant time), exp.
+// Minimal HS256 verification: header.alg, signature (constant time), exp, sub, aud = app id.
 function verifyJwt(token) {
   if (typeof token !== "string") return null;
   const parts = token.split(".");
@@ -44,6 +44,8 @@ function verifyJwt(token) {
   if (got.length !== want.length || !crypto.timingSafeEqual(got, want)) return null;
   if (typeof claims.exp !== "number" || claims.exp < Date.now() / 1000) return null;
   if (typeof claims.sub !== "string") return null;
+  const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (!aud.includes(appId)) return null;
   return claims;
 }
 

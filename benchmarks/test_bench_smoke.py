@@ -1,0 +1,88 @@
+"""Smoke test of the benchmark harness (not collected by the project's pytest run, whose
+testpaths is tests/). Run it explicitly:
+
+    .venv/bin/pytest benchmarks/test_bench_smoke.py
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import loadgen  # noqa: E402
+
+
+def server_frame(payload: bytes) -> bytes:
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+
+
+class _FakeGen(loadgen.LoadGen):
+    def __init__(self) -> None:  # only what scan() touches
+        self.sent_frames: list[bytes] = []
+        self.pings_answered = 0
+
+    def send(self, c: loadgen.Conn, data: bytes) -> None:
+        self.sent_frames.append(data)
+
+
+def test_scan_counts_chat_messages_across_reads_and_answers_pings() -> None:
+    a, b = socket.socketpair()
+    try:
+        g = _FakeGen()
+        c = loadgen.Conn(a, 0, loadgen.K_RECV)
+        msg = server_frame(b'42["chat:message",{"message":"' + b"x" * 200 + b'"}]')
+        other = server_frame(b'42["viewer.joined",{"user_id":"u1"}]')
+        stream = msg + server_frame(b"2") + other + msg * 3
+        total = 0
+        # feed the stream in awkward pieces: cuts inside headers and payloads
+        for cut in (1, 3, 150, 7, 400, 2):
+            piece, stream = stream[:cut], stream[cut:]
+            data = c.frag + piece
+            total += g.scan(c, data, len(data), 0.0)
+        data = c.frag + stream
+        total += g.scan(c, data, len(data), 0.0)
+        assert total == 4
+        assert g.sent_frames == [loadgen.PONG]
+        assert c.skip == 0 and c.frag == b""
+    finally:
+        a.close()
+        b.close()
+
+
+def test_mask_frame_roundtrip() -> None:
+    payload = b'42["chat:message",{"m":"' + b"y" * 300 + b'"}]'
+    f = loadgen.mask_frame(payload)
+    assert f[0] == 0x81 and f[1] == 0x80 | 126
+    n = int.from_bytes(f[2:4], "big")
+    key, body = f[4:8], f[8:]
+    assert n == len(payload) == len(body)
+    assert bytes(x ^ key[i % 4] for i, x in enumerate(body)) == payload
+
+
+@pytest.mark.timeout(180)
+def test_quick_run_against_python_socketio(tmp_path: Path) -> None:
+    pytest.importorskip("socketio")
+    pytest.importorskip("aiohttp")
+    out = subprocess.run(
+        [sys.executable, str(HERE / "run.py"), "--quick", "--fanout", "--connect",
+         "--servers", "psio_aiohttp", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=170, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads((tmp_path / "results.json").read_text())
+    figs = res["figures"]
+    assert figs["deliveries_per_s_R200"]["psio_aiohttp"]["median"] > 1000
+    assert figs["connects_per_s"]["psio_aiohttp"]["median"] > 10
+    assert (tmp_path / "results.md").exists()
+    assert (tmp_path / "deliveries_by_room.png").exists()
