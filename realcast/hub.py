@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Literal
+from typing import Final, Literal
 
 from engineio_min import Namespace, Socket
 
@@ -28,6 +28,7 @@ from .connection import (
     stream_room,
     user_room,
 )
+from .errors import InvalidRequest
 from .ids import MessageIdFactory, iso_utc
 from .live import CallLater, CountCoalescer, LiveRegistry, StreamState
 from .ratelimit import Policy, RateLimiter, SlowModeGate, policy_for
@@ -36,6 +37,9 @@ from .store import ModerationStore
 __all__ = ["Hub", "Part"]
 
 Part = Literal["chat", "subscribed", "analytics"]
+# One connection may take part in this many streams at once: bounds the per-stream state a single
+# client can make the server create (a real viewer watches one or a few streams).
+MAX_STREAMS_PER_CONNECTION: Final = 100
 PARTS: tuple[Part, ...] = ("chat", "subscribed", "analytics")
 
 
@@ -101,12 +105,18 @@ class Hub:
     # --- membership ---------------------------------------------------------------------------
 
     def enter(self, sock: Socket, conn: ConnState, principal: Principal, stream_id: str, part: Part) -> StreamState:
-        """Add ``part`` (chat / subscribed / analytics) of this connection to the stream."""
+        """Add ``part`` (chat / subscribed / analytics) of this connection to the stream.
+
+        Raises:
+            InvalidRequest: the connection is already in too many streams.
+        """
         app_id, user_id = principal.app_id, principal.user_id
-        state = self.live.get(app_id, stream_id)
         member = conn.streams.get(stream_id)
         if member is None:
+            if len(conn.streams) >= MAX_STREAMS_PER_CONNECTION:
+                raise InvalidRequest(f"a connection can be in at most {MAX_STREAMS_PER_CONNECTION} streams")
             member = conn.streams[stream_id] = Membership()
+        state = self.live.get(app_id, stream_id)
         was_in_stream = member.in_stream
         if part == "chat" and not member.chat:
             member.chat = True

@@ -190,3 +190,14 @@ async def test_analytics_updates_periodically(rc: Harness) -> None:
     await boss.call("analytics:unsubscribe", SUB)
     boss.drain("analytics:update")
     await boss.nothing("analytics:update", within=0.8)
+
+
+async def test_a_connection_can_be_in_at_most_100_streams(rc: Harness) -> None:
+    alice = await rc.user("alice", "Alice")
+    for i in range(100):
+        assert (await alice.call("stream:subscribe", {"stream_id": f"s{i}"}))["ok"] is True
+    ack = await alice.call("chat:join", {"stream_id": "one_too_many"})
+    assert ack["error"]["type"] == "invalid_request"
+    assert (await alice.call("chat:join", {"stream_id": "s7"}))["ok"] is True  # already in that one
+    await alice.call("stream:unsubscribe", {"stream_id": "s0"})
+    assert (await alice.call("chat:join", {"stream_id": "one_too_many"}))["ok"] is True
