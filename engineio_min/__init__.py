@@ -11,7 +11,7 @@ from __future__ import annotations
 from .engine import EngineHandler, EngineOptions, EngineSession
 from .errors import AckTimeout, ConnectRefused, DecodeError, EngineIOError, HandshakeError, PayloadTooLarge
 from .server import Server
-from .socketio import Namespace, Socket
+from .socketio import Namespace, Socket, ack_requested
 from .transport.http import HttpRequest, HttpResponse
 
 __all__ = [
@@ -29,4 +29,5 @@ __all__ = [
     "PayloadTooLarge",
     "Server",
     "Socket",
+    "ack_requested",
 ]

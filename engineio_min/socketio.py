@@ -20,6 +20,7 @@ batch first, so every client sees packets in the order they were emitted.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import secrets
@@ -32,7 +33,7 @@ from .engine import PARSE_ERROR, EngineSession
 from .errors import AckTimeout, ConnectRefused, DecodeError
 from .transport.websocket import text_frame
 
-__all__ = ["Namespace", "SioConnection", "Socket"]
+__all__ = ["Namespace", "SioConnection", "Socket", "ack_requested"]
 
 logger = logging.getLogger("engineio_min.socketio")
 
@@ -44,6 +45,15 @@ DisconnectHook = Callable[["Socket", str], "Awaitable[None] | None"]
 EventHandler = Callable[..., Any]
 
 _tasks: set[asyncio.Task[Any]] = set()
+
+# Whether the event being handled asked for an ack. A context variable, so that an async
+# handler's task (which copies the context when it is created) sees its own event's value.
+_ack_requested: contextvars.ContextVar[bool] = contextvars.ContextVar("ack_requested", default=False)
+
+
+def ack_requested() -> bool:
+    """True inside an event handler whose client asked for an ack (its return value answers it)."""
+    return _ack_requested.get()
 
 
 def _spawn(coro: Awaitable[Any]) -> None:
@@ -439,14 +449,18 @@ class SioConnection:
         handler = sock.namespace._handlers.get(str(args[0]))
         if handler is None:
             return
+        token = _ack_requested.set(packet.id is not None)
         try:
             result = handler(sock, *args[1:])
+            if inspect.isawaitable(result):
+                _spawn(self._finish_event(sock, packet.id, result))
+                return
         except Exception:
             logger.exception("handler for %r failed", args[0])
             return
-        if inspect.isawaitable(result):
-            _spawn(self._finish_event(sock, packet.id, result))
-        elif packet.id is not None:
+        finally:
+            _ack_requested.reset(token)
+        if packet.id is not None:
             sock._send_ack(packet.id, result)
 
     async def _finish_event(self, sock: Socket, ack_id: int | None, pending: Awaitable[Any]) -> None:

@@ -21,7 +21,7 @@ import random
 from collections.abc import Callable
 from typing import Any, Final
 
-from engineio_min import ConnectRefused, Socket
+from engineio_min import ConnectRefused, Socket, ack_requested
 
 from .auth import Principal, Rank
 from .connection import ConnState, chat_room, conn_of, stream_room
@@ -48,8 +48,9 @@ EventFn = Callable[[Hub, Socket, ConnState, Principal, object], "Result | None"]
 def refuse(sock: Socket, error: AppError, event: str = "error") -> Result:
     """Tell the client why its event was refused; returns the ack answer."""
     payload = error.as_payload()
-    # Sent even when the client passed an ack: engineio_min gives handlers no way to know.
-    sock.emit(event, payload)
+    # The seed's clients listen for `error`; a client that passed an ack hears it there instead.
+    if not ack_requested():
+        sock.emit(event, payload)
     return {"ok": False, "error": payload}
 
 
