@@ -476,6 +476,10 @@ class SioConnection:
         name = packet.namespace
         namespace = self.server.namespaces.get(name)
         if namespace is None:
+            if not name.isprintable() or "," in name:
+                # It is echoed back raw; a control character (\x1e!) would corrupt a polling payload.
+                self.engine.close(PARSE_ERROR)
+                return
             self._send_connect_error(name, {"message": "Invalid namespace"})
             return
         if name in self.sockets or name in self._connecting:
