@@ -180,12 +180,16 @@ class EngineSession:
         server_side = reason in (FORCED_CLOSE, SERVER_SHUTDOWN)
         if self.ws is not None:
             self.ws.close()
-        elif server_side and self._parked is None and self.transport_name == "polling":
-            # Engine.IO protocol, polling close: the next GET carries the "1". Keep the sid
-            # reachable for that one GET, a short while.
+        elif server_side and self.transport_name == "polling" and (self._parked is None or self._outbox):
+            # Engine.IO protocol, polling close. What was queued before the close (a "41", say)
+            # goes out first, and the "1" in a response of its own: socket.io-client acts on a
+            # "1" before the other packets of the same response. So keep the sid reachable
+            # for those GETs, a short while.
             self._closing_reply = True
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(CLOSING_GRACE, self._forget)
+            if self._parked is not None:
+                self._answer_parked(self._take_outbox())
         if not self._closing_reply:
             self._forget()
         if self._parked is not None:
@@ -282,10 +286,11 @@ class EngineSession:
     def handle_get(self, request: HttpRequest, responder: Responder) -> None:
         endpoint = self.endpoint
         if self._closing_reply:
-            body = SEPARATOR.join([*self._outbox[:MAX_PACKETS_PER_RESPONSE], "1"]) if self._outbox else "6\x1e1"
-            self._outbox.clear()
-            self._forget()
-            responder.send(endpoint.text_response(body, request))
+            if self._outbox:
+                responder.send(endpoint.text_response(self._take_outbox(), request))
+            else:
+                self._forget()
+                responder.send(endpoint.text_response("6\x1e1", request))
             return
         if self._parked is not None:
             # Engine.IO protocol: one GET at a time. The pending GET gets "1", this one 400.
