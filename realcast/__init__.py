@@ -2,7 +2,7 @@
 
 Layer: application, built on the public facade of ``engineio_min`` (``Server``, ``Namespace``,
 ``Socket``, ...) and nothing deeper. Start it with ``realcast serve`` or ``python -m realcast``;
-the wire API is documented in ``docs/api.md``.
+the wire API is documented in ``the README (The RealCast API)``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Layer: application (realcast); imports pyjwt, ``config.py`` and ``keys.py``. No I/O.
 
-Claims (documented for platform backends in docs/api.md):
+Claims (documented for platform backends in the README (The RealCast API)):
 
 =================  ========  ===============================================================
 claim              required  meaning

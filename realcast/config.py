@@ -121,7 +121,7 @@ class ServerConfig:
     # None: dev mode switches itself on when no app is configured (first run).
     dev_mode: bool | None = None
     # Tokens travel in the Socket.IO auth payload, never in cookies, so a foreign page cannot
-    # ride on a user's credentials: any origin is safe by default (see docs/api.md).
+    # ride on a user's credentials: any origin is safe by default (see the README (The RealCast API)).
     allowed_origins: Origins = "*"
     auth_timeout: float = 10.0
     analytics_interval: float = 5.0
