@@ -377,6 +377,9 @@ class LoadGen:
             if op == 8:
                 self.fail(c, "ws close during handshake")
                 return
+            if op == 9:
+                self.send(c, mask_frame(payload, 0xA))
+                continue
             if op != 1:
                 continue
             if payload == b"2":
@@ -455,13 +458,15 @@ class LoadGen:
                     break
                 plen = int.from_bytes(b[i + 2 : i + 10], "big")
                 h = 10
-            if plen < 4:  # control-sized: needs its payload in hand
+            op = b[i] & 15
+            if plen < 4 or op >= 8:  # Engine.IO ping or a control frame: needs its payload in hand
                 if i + h + plen > n:
                     break
-                op = b[i] & 15
                 if op == 1 and plen == 1 and b[i + h] == 0x32:
                     self.send(c, PONG)
                     self.on_ping(c, now)
+                elif op == 9:  # WebSocket ping (uvicorn/websockets sends them): pong, same payload
+                    self.send(c, mask_frame(bytes(b[i + h : i + h + plen]), 0xA))
                 elif op == 8:
                     self.on_closed(c)
                     return frames
@@ -478,6 +483,21 @@ class LoadGen:
             c.skip = 0
             c.frag = bytes(b[i:n]) if i < n else b""
         return frames
+
+    def ws_pings(self, c: Conn, n: int) -> None:
+        """Fast path: answer WebSocket ping frames (0x89, len <= 125) found in rbuf[:n].
+
+        Without frame boundaries a 0x89 can also be the low byte of a 16-bit frame length; then
+        the next byte is the payload's first, "4" (0x34), which is skipped. Any other false match
+        costs an unsolicited pong, which RFC 6455 allows.
+        """
+        b = self.rbuf
+        j = b.find(0x89, 0, n)
+        while 0 <= j < n - 1:
+            ln = b[j + 1]
+            if ln <= 125 and ln != 0x34 and j + 2 + ln <= n:
+                self.send(c, mask_frame(bytes(b[j + 2 : j + 2 + ln]), 0xA))
+            j = b.find(0x89, j + 1, n)
 
     def probe_data(self, c: Conn, n: int, now: float, now_ns: int) -> None:
         buf = c.inbuf
@@ -505,6 +525,9 @@ class LoadGen:
             if op == 8:
                 self.on_closed(c)
                 return
+            if op == 9:
+                self.send(c, mask_frame(bytes(buf[start:i]), 0xA))
+                continue
             if plen == 1 and buf[start] == 0x32:
                 self.send(c, PONG)
                 self.on_ping(c, now)
@@ -671,6 +694,8 @@ class LoadGen:
                         if rbuf.find(PING_FRAME, 0, n) >= 0 or (t and PING_FRAME in t[-2:] + bytes(rmv[:2])):
                             self.send(c, PONG)
                             self.on_ping(c, now)
+                        if rbuf.find(0x89, 0, n) >= 0:
+                            self.ws_pings(c, n)
                         c.frag = bytes(rmv[n - 16 : n]) if n >= 16 else (t + bytes(rmv[:n]))[-16:]
                     elif c.frag:
                         data = c.frag + bytes(rmv[:n])

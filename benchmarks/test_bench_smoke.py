@@ -60,6 +60,25 @@ def test_scan_counts_chat_messages_across_reads_and_answers_pings() -> None:
         b.close()
 
 
+def test_fast_path_answers_websocket_pings() -> None:
+    a, b = socket.socketpair()
+    try:
+        g = _FakeGen()
+        g.rbuf = bytearray(1 << 16)
+        c = loadgen.Conn(a, 0, loadgen.K_RECV)
+        # a frame of 393 bytes has 0x89 as the low length byte: not a ping
+        data = server_frame(b'42["chat:message",' + b"z" * 374 + b"]") + b"\x89\x04abcd"
+        g.rbuf[: len(data)] = data
+        g.ws_pings(c, len(data))
+        assert len(g.sent_frames) == 1
+        f = g.sent_frames[0]
+        assert f[0] == 0x8A and f[1] == 0x84
+        assert bytes(x ^ f[2 + i % 4] for i, x in enumerate(f[6:])) == b"abcd"
+    finally:
+        a.close()
+        b.close()
+
+
 def test_mask_frame_roundtrip() -> None:
     payload = b'42["chat:message",{"m":"' + b"y" * 300 + b'"}]'
     f = loadgen.mask_frame(payload)
