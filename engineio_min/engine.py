@@ -37,6 +37,7 @@ from .codec.eio import EioType, decode_eio, encode_eio_polling
 from .codec.handshake import encode_open
 from .codec.payload import MAX_PACKETS_PER_RESPONSE, SEPARATOR, PayloadDecoder
 from .errors import DecodeError, HandshakeError, PayloadTooLarge
+from .fanout import Flusher, FrameBatch
 from .transport.http import HttpConnection, HttpRequest, HttpResponse, Responder
 from .transport.websocket import CLOSE_POLICY, WsConnection, binary_frame, text_frame
 
@@ -97,7 +98,7 @@ class EngineSession:
     """One Engine.IO session; see the module docstring."""
 
     __slots__ = (
-        "_closing_reply", "_outbox", "_outbox_bytes", "_parked", "_probe", "_timer",
+        "_closing_reply", "_outbox", "_outbox_bytes", "_parked", "_pending", "_probe", "_timer",
         "_upgrade_timer", "_upgrading", "closed", "endpoint", "handler", "remote_addr",
         "sid", "transport_name", "ws",
     )
@@ -118,53 +119,69 @@ class EngineSession:
         self._timer: asyncio.TimerHandle | None = None
         self._upgrade_timer: asyncio.TimerHandle | None = None
         self._closing_reply = False
+        # What this loop turn sent, written at its end (see fanout.py): WebSocket frames or
+        # polling records, and shared broadcast batches.
+        self._pending: list[bytes | str | FrameBatch] | None = None
 
     # -- sending (used by the layer above; none of these wait) --------------------
     def send_text(self, text: str) -> None:
-        """Send one Engine.IO text packet, e.g. ``"42[...]"``."""
-        ws = self.ws
-        if ws is not None:
-            self._write_ws(ws, text_frame(text))
-        elif not self.closed:
-            self._enqueue(text)
+        """Send one Engine.IO text packet, e.g. ``"42[...]"`` (written at the end of the turn)."""
+        if not self.closed:
+            self._queue(text_frame(text) if self.ws is not None else text)
 
     def send_binary(self, data: bytes) -> None:
-        """Send one binary message."""
-        ws = self.ws
-        if ws is not None:
-            self._write_ws(ws, binary_frame(data))
-        elif not self.closed:
-            self._enqueue(encode_eio_polling_binary(data))
+        """Send one binary message (written at the end of the turn)."""
+        if not self.closed:
+            self._queue(binary_frame(data) if self.ws is not None else encode_eio_polling_binary(data))
 
-    def send_prebuilt(self, frame: bytes, records: Sequence[str], droppable: bool = False) -> bool:
-        """Send packets that were framed once for many sessions (broadcast).
-
-        ``frame`` holds the WebSocket frame(s) for a WebSocket session; ``records`` the same
-        packets as polling records. Returns False when the packets were not sent: dropped
-        (``droppable`` and the buffer is above the soft mark) or the session is closed.
-        """
-        ws = self.ws
-        if ws is not None:
-            transport = ws.transport
-            if transport is None or ws.closed:
-                return False
-            size = transport.get_write_buffer_size()
-            if size:
-                options = self.endpoint.options
-                if droppable and size > options.droppable_buffered_bytes:
-                    return False
-                if size > options.max_buffered_bytes:
-                    self._slow_consumer()
-                    return False
-            transport.write(frame)
-            return True
+    def queue_batch(self, batch: FrameBatch) -> bool:
+        """Receive a broadcast batch. False when the session is closed, or when the batch is
+        droppable and this client's buffer is above the soft mark (slow-consumer policy)."""
         if self.closed:
             return False
-        if droppable and self._outbox_bytes > self.endpoint.options.droppable_buffered_bytes:
+        if batch.droppable and self.buffered_bytes() > self.endpoint.options.droppable_buffered_bytes:
             return False
-        for record in records:
-            self._enqueue(record)
+        self._queue(batch)
         return True
+
+    def _queue(self, item: bytes | str | FrameBatch) -> None:
+        pending = self._pending
+        if pending is None:
+            self._pending = [item]
+            self.endpoint.flusher.mark_dirty(self)
+            return
+        flusher = self.endpoint.flusher
+        if pending[-1] is flusher.open_batch:
+            # Something now follows the open batch for this client: appending to the batch
+            # would reorder, so later broadcasts start a new one.
+            flusher.open_batch = None
+        pending.append(item)
+
+    def flush_pending(self) -> None:
+        """Write what this turn queued: one write (or one outbox extension)."""
+        pending, self._pending = self._pending, None
+        if pending is None or self.closed:
+            return
+        ws = self.ws
+        if ws is not None:
+            data = _frame_bytes(pending[0]) if len(pending) == 1 else b"".join([_frame_bytes(item) for item in pending])
+            self._write_ws(ws, data)
+            return
+        outbox = self._outbox
+        size = self._outbox_bytes
+        for item in pending:
+            if isinstance(item, FrameBatch):
+                outbox.extend(item.texts)
+                size += sum(len(t) for t in item.texts)
+            else:
+                assert isinstance(item, str)
+                outbox.append(item)
+                size += len(item)
+        self._outbox_bytes = size
+        if size > self.endpoint.options.max_buffered_bytes:
+            self._slow_consumer()
+            return
+        self._flush_parked()
 
     def buffered_bytes(self) -> int:
         """Bytes queued for this client and not yet taken by the kernel."""
@@ -175,6 +192,8 @@ class EngineSession:
         """Close the session (idempotent) and tell the handler."""
         if self.closed:
             return
+        if self._pending is not None:
+            self.flush_pending()  # what was sent before the close goes out before it
         self.closed = True
         self._cancel_timers()
         server_side = reason in (FORCED_CLOSE, SERVER_SHUTDOWN)
@@ -238,11 +257,7 @@ class EngineSession:
     def _send_ping(self) -> None:
         if self.closed:
             return
-        ws = self.ws
-        if ws is not None:
-            self._write_ws(ws, PING_FRAME)
-        else:
-            self._enqueue("2")
+        self._queue(PING_FRAME if self.ws is not None else "2")
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self.endpoint.options.ping_timeout, self._on_ping_timeout)
 
@@ -257,16 +272,6 @@ class EngineSession:
         self._timer = loop.call_later(self.endpoint.options.ping_interval, self._send_ping)
 
     # -- polling ----------------------------------------------------------------
-    def _enqueue(self, record: str) -> None:
-        self._outbox.append(record)
-        self._outbox_bytes += len(record)
-        if self._outbox_bytes > self.endpoint.options.max_buffered_bytes:
-            self._slow_consumer()
-            return
-        if self._parked is not None and not self._upgrading and len(self._outbox) == 1:
-            # Answer on the next loop turn so that what is queued in this one goes together.
-            asyncio.get_running_loop().call_soon(self._flush_parked)
-
     def _flush_parked(self) -> None:
         if self._parked is not None and self._outbox and not self._upgrading:
             self._answer_parked(self._take_outbox())
@@ -374,6 +379,7 @@ class EngineSession:
             self._upgrade_timer = None
         self._probe = None
         self._upgrading = False
+        self.flush_pending()  # into the polling outbox, which moves to the WebSocket below
         self.transport_name = "websocket"
         ws.handler = _SessionWsHandler(self)
         self.ws = ws
@@ -402,6 +408,7 @@ class EngineSession:
         """The client does not read fast enough: cut it off (documented policy)."""
         logger.info("closing slow consumer %s (%d bytes buffered)", self.sid, self.buffered_bytes())
         ws, self.ws = self.ws, None
+        self._pending = None
         if ws is not None:
             ws.handler = _RejectWsHandler()  # the session closes below with its own reason
             ws.close(CLOSE_POLICY, "slow consumer")
@@ -421,6 +428,13 @@ class EngineSession:
     def _forget(self) -> None:
         self._closing_reply = False
         self.endpoint.sessions.pop(self.sid, None)
+
+
+def _frame_bytes(item: bytes | str | FrameBatch) -> bytes:
+    if isinstance(item, FrameBatch):
+        return item.joined()
+    assert isinstance(item, bytes)
+    return item
 
 
 def encode_eio_polling_binary(data: bytes) -> str:
@@ -470,8 +484,9 @@ class _RejectWsHandler:
 class EngineEndpoint:
     """Serves one Engine.IO mount path: handshakes, polling requests, WebSockets."""
 
-    def __init__(self, path: str, factory: SessionFactory, options: EngineOptions) -> None:
+    def __init__(self, path: str, factory: SessionFactory, options: EngineOptions, flusher: Flusher) -> None:
         self.path = path
+        self.flusher = flusher
         self.factory = factory
         self.options = options
         self.sessions: dict[str, EngineSession] = {}

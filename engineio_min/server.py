@@ -13,7 +13,8 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 
 from .engine import SERVER_SHUTDOWN, EngineEndpoint, EngineOptions, EngineSession, SessionFactory
-from .socketio import Namespace, SioConnection, _Batch
+from .fanout import Flusher
+from .socketio import Namespace, SioConnection
 from .transport.http import HttpConnection, HttpRequest, HttpResponse, Responder
 
 __all__ = ["RouteHandler", "Server"]
@@ -69,7 +70,7 @@ class Server:
         )
         self.connect_timeout = connect_timeout
         self.namespaces: dict[str, Namespace] = {}
-        self.batch = _Batch()
+        self.flusher = Flusher()
         # How many packets were encoded (each broadcast counts once); tests read it.
         self.encode_count = 0
         self._endpoints: list[EngineEndpoint] = []
@@ -94,7 +95,7 @@ class Server:
 
     def mount_engine(self, path: str, factory: SessionFactory, options: EngineOptions | None = None) -> EngineEndpoint:
         """Serve a bare Engine.IO endpoint at ``path``; ``factory`` builds each session's handler."""
-        endpoint = EngineEndpoint(_mount(path), factory, options or self.options)
+        endpoint = EngineEndpoint(_mount(path), factory, options or self.options, self.flusher)
         self._endpoints.append(endpoint)
         return endpoint
 
@@ -169,7 +170,7 @@ class Server:
         """Stop accepting, close every session cleanly, then drop what is left."""
         if self._server is not None:
             self._server.close()
-        self.batch.flush()
+        self.flusher.flush()
         for endpoint in self._endpoints:
             endpoint.close_all(reason)
         # Let close frames and final polling answers reach the kernel.

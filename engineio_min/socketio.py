@@ -8,13 +8,10 @@ namespace. A packet that breaks the protocol (SPEC §3.2, invalid packets and in
 states) closes the whole Engine.IO session with reason ``parse error``, as the reference
 server does.
 
-Broadcast. ``Namespace.emit(..., to=room)`` encodes the packet once and frames it once.
-Consecutive broadcasts to the same room within one event-loop turn are gathered into one
-``_Batch``; at the end of the turn (``call_soon``) the frames are joined into one bytes
-object and that same object is written to every member: one ``transport.write`` per
-member per turn, whatever the number of messages. Anything else that writes to a client
-(a direct emit, an ack, a broadcast to other rooms, a room membership change) flushes the
-batch first, so every client sees packets in the order they were emitted.
+Broadcast. ``Namespace.emit(..., to=room)`` encodes the packet once and frames it once;
+the frame goes into one ``FrameBatch`` shared by every recipient, and consecutive
+broadcasts to the same recipients within one loop turn join that batch (fanout.py). Each
+client then gets one write per turn with everything it is owed, in emit order.
 """
 
 from __future__ import annotations
@@ -31,6 +28,7 @@ from .codec.json import dumps
 from .codec.sio import SioDecoder, SioPacket, SioType, encode_event_text, encode_sio
 from .engine import PARSE_ERROR, EngineSession
 from .errors import AckTimeout, ConnectRefused, DecodeError
+from .fanout import Flusher, FrameBatch
 from .transport.websocket import text_frame
 
 __all__ = ["Namespace", "SioConnection", "Socket", "ack_requested"]
@@ -88,43 +86,6 @@ def _ack_args(result: Any) -> list[Any]:
     return [result]
 
 
-class _Batch:
-    """Broadcast frames to one room gathered within one loop turn (see module docstring)."""
-
-    __slots__ = ("droppable", "frames", "namespace", "room", "texts")
-
-    def __init__(self) -> None:
-        self.namespace: Namespace | None = None
-        self.room = ""
-        self.droppable = False
-        self.texts: list[str] = []
-        self.frames: list[bytes] = []
-
-    def add(self, namespace: Namespace, room: str, text: str, droppable: bool) -> None:
-        if self.texts and (namespace is not self.namespace or room != self.room or droppable != self.droppable):
-            self.flush()
-        if not self.texts:
-            self.namespace, self.room, self.droppable = namespace, room, droppable
-            asyncio.get_running_loop().call_soon(self.flush)
-        self.texts.append(text)
-        self.frames.append(text_frame(text))
-
-    def flush(self) -> None:
-        texts = self.texts
-        if not texts:
-            return
-        namespace = self.namespace
-        assert namespace is not None
-        joined = b"".join(self.frames) if len(self.frames) > 1 else self.frames[0]
-        self.texts, self.frames = [], []
-        members = namespace.rooms.get(self.room)
-        if not members:
-            return
-        droppable = self.droppable
-        for sock in list(members):
-            sock.engine.send_prebuilt(joined, texts, droppable)
-
-
 class Namespace:
     """A Socket.IO namespace: its handlers, sockets and rooms."""
 
@@ -180,33 +141,35 @@ class Namespace:
         written to (or queued for, when batched).
         """
         server = self.server
-        if isinstance(to, str) and exclude is None and not _has_binary(args):
-            members = self.rooms.get(to)
-            if not members:
-                return 0
-            server.encode_count += 1
-            server.batch.add(self, to, encode_event_text(self.name, event, args), droppable)
-            return len(members)
-        server.batch.flush()
-        recipients = self._recipients(to, exclude)
-        if not recipients:
-            return 0
+        rooms = to if to is None or isinstance(to, str) else tuple(to)
         server.encode_count += 1
         if _has_binary(args):
             parts = encode_sio(SioPacket(SioType.EVENT, self.name, [event, *args]))
+            recipients = self._recipients(rooms, exclude)
             for sock in recipients:
                 sock.send_parts(parts)
             return len(recipients)
         text = encode_event_text(self.name, event, args)
         frame = text_frame(text)
-        records = (text,)
+        flusher: Flusher = server.flusher
+        excluded = None if exclude is None else (exclude,) if isinstance(exclude, Socket) else frozenset(exclude)
+        key = (self, rooms, droppable, excluded)
+        batch = flusher.open_batch
+        if batch is not None and batch.key == key:
+            # Same recipients as the open batch: O(1), whatever the room size.
+            batch.add(frame, text)
+            return batch.recipients
+        batch = FrameBatch(key, droppable)
+        batch.add(frame, text)
         sent = 0
-        for sock in recipients:
-            if sock.engine.send_prebuilt(frame, records, droppable):
+        for sock in self._recipients(rooms, exclude):
+            if sock.engine.queue_batch(batch):
                 sent += 1
+        batch.recipients = sent
+        flusher.open_batch = batch
         return sent
 
-    def _recipients(self, to: str | Iterable[str] | None, exclude: Socket | Iterable[Socket] | None) -> list[Socket]:
+    def _recipients(self, to: str | tuple[str, ...] | None, exclude: Socket | Iterable[Socket] | None) -> list[Socket]:
         if to is None:
             chosen: Iterable[Socket] = self.sockets.values()
         elif isinstance(to, str):
@@ -222,12 +185,15 @@ class Namespace:
         return [s for s in chosen if s not in skip]
 
     def _join(self, sock: Socket, room: str) -> None:
+        # A member added now must not receive what the open batch already holds.
+        self.server.flusher.open_batch = None
         members = self.rooms.get(room)
         if members is None:
             members = self.rooms[room] = {}
         members[sock] = None
 
     def _leave(self, sock: Socket, room: str) -> None:
+        self.server.flusher.open_batch = None
         members = self.rooms.get(room)
         if members is not None:
             members.pop(sock, None)
@@ -300,9 +266,7 @@ class Socket:
             engine.send_binary(attachment)
 
     def _send_packet(self, packet: SioPacket) -> None:
-        server = self.namespace.server
-        server.batch.flush()
-        server.encode_count += 1
+        self.namespace.server.encode_count += 1
         self.send_parts(encode_sio(packet))
 
     # -- rooms ------------------------------------------------------------------------
@@ -311,7 +275,6 @@ class Socket:
             return
         self.rooms.add(room)
         if self.connected:
-            self.namespace.server.batch.flush()
             self.namespace._join(self, room)
 
     def leave(self, room: str) -> None:
@@ -319,7 +282,6 @@ class Socket:
             return
         self.rooms.discard(room)
         if self.connected:
-            self.namespace.server.batch.flush()
             self.namespace._leave(self, room)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -336,7 +298,6 @@ class Socket:
         """The connect hook accepted: join rooms, write CONNECT, release buffered emits."""
         namespace = self.namespace
         self.connected = True
-        namespace.server.batch.flush()
         namespace.sockets[self.sid] = self
         for room in self.rooms:
             namespace._join(self, room)
@@ -351,7 +312,6 @@ class Socket:
         was_connected = self.connected
         self.connected = False
         if was_connected:
-            namespace.server.batch.flush()
             for room in self.rooms:
                 namespace._leave(self, room)
             namespace.sockets.pop(self.sid, None)

@@ -149,3 +149,53 @@ async def test_slow_consumer_is_cut_off_while_others_keep_receiving() -> None:
 async def _until(predicate: Callable[[], bool]) -> None:
     while not predicate():
         await asyncio.sleep(0.01)
+
+
+class CountingTransport:
+    """Stands in front of a real transport and counts writes."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self.real.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+async def test_one_write_per_client_per_turn_in_emit_order(server: Server) -> None:
+    clients = await open_clients(server.port, 100)
+    for c in clients:
+        c.emit("join", ROOM)
+    nsp = server.of("/")
+    await asyncio.wait_for(_until(lambda: nsp.room_size(ROOM) == 100), 10)
+    await asyncio.sleep(0.05)  # let the join acks go out
+    members = list(nsp.sockets.values())
+    counters = {}
+    for sock in members:
+        ws = sock.engine.ws
+        assert ws is not None
+        counters[sock.sid] = ws.transport = CountingTransport(ws.transport)  # type: ignore[assignment]
+    chosen = members[0]
+    expected_chosen: list[list[Any]] = []
+    for i in range(50):  # one loop turn: room broadcasts interleaved with direct emits
+        nsp.emit("said", i, to=ROOM)
+        expected_chosen.append(["said", i])
+        if i % 10 == 0:
+            chosen.emit("direct", i)
+            expected_chosen.append(["direct", i])
+    await asyncio.sleep(0.05)
+    assert all(counter.writes == 1 for counter in counters.values())
+    by_sid = {s.sid: s for s in members}
+    assert set(by_sid) == set(counters)
+    for c in clients:
+        got = [await asyncio.wait_for(c.recv_event(), 10) for _ in range(50)]
+        if got[1] == ["direct", 0]:
+            got += [await asyncio.wait_for(c.recv_event(), 10) for _ in range(5)]
+            assert got == expected_chosen
+        else:
+            assert got == [["said", i] for i in range(50)]
+        c.close()
