@@ -693,6 +693,14 @@ def machine_info() -> dict[str, Any]:
     import resource
 
     info["nofile_limit"] = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(OSError):
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "engineio_min", "realcast"],
+            capture_output=True,
+            text=True,
+        )
+        info["realcast_commit"] = head.stdout.strip() + (" (+ local changes)" if dirty.stdout.strip() else "")
     info["python"] = sys.version.split()[0]
     with contextlib.suppress(OSError):
         info["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
