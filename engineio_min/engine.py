@@ -37,7 +37,7 @@ from .codec.eio import EioType, decode_eio, encode_eio_polling
 from .codec.handshake import encode_open
 from .codec.payload import MAX_PACKETS_PER_RESPONSE, SEPARATOR, PayloadDecoder
 from .errors import DecodeError, HandshakeError, PayloadTooLarge
-from .fanout import Flusher, FrameBatch
+from .fanout import BatchSlice, Flusher, FrameBatch, open_reference
 from .transport.http import HttpConnection, HttpRequest, HttpResponse, Responder
 from .transport.websocket import CLOSE_POLICY, WsConnection, binary_frame, text_frame
 
@@ -121,7 +121,7 @@ class EngineSession:
         self._closing_reply = False
         # What this loop turn sent, written at its end (see fanout.py): WebSocket frames or
         # polling records, and shared broadcast batches.
-        self._pending: list[bytes | str | FrameBatch] | None = None
+        self._pending: list[bytes | str | FrameBatch | BatchSlice] | None = None
 
     # -- sending (used by the layer above; none of these wait) --------------------
     def send_text(self, text: str) -> None:
@@ -144,17 +144,36 @@ class EngineSession:
         self._queue(batch)
         return True
 
-    def _queue(self, item: bytes | str | FrameBatch) -> None:
+    def queue_tail(self, batch: FrameBatch) -> None:
+        """Receive the open ``batch`` from its next frame on (this socket just joined its room)."""
+        if not self.closed:
+            self._queue(BatchSlice(batch, len(batch.frames), None))
+
+    def cut_batch(self, batch: FrameBatch) -> None:
+        """Receive no more frames of the open ``batch`` (this socket just left its room)."""
+        pending = self._pending
+        if pending:
+            start = open_reference(pending[-1], batch)
+            if start is not None:
+                pending[-1] = BatchSlice(batch, start, len(batch.frames))
+
+    def _queue(self, item: bytes | str | FrameBatch | BatchSlice) -> None:
         pending = self._pending
         if pending is None:
             self._pending = [item]
             self.endpoint.flusher.mark_dirty(self)
             return
-        flusher = self.endpoint.flusher
-        if pending[-1] is flusher.open_batch:
-            # Something now follows the open batch for this client: appending to the batch
-            # would reorder, so later broadcasts start a new one.
-            flusher.open_batch = None
+        batch = self.endpoint.flusher.open_batch
+        if batch is not None:
+            start = open_reference(pending[-1], batch)
+            if start is not None:
+                # The item goes between the frames broadcast so far and the ones to come;
+                # the batch stays open for everyone (fanout.py, "Order").
+                count = len(batch.frames)
+                pending[-1] = BatchSlice(batch, start, count)
+                pending.append(item)
+                pending.append(BatchSlice(batch, count, None))
+                return
         pending.append(item)
 
     def flush_pending(self) -> None:
@@ -162,6 +181,11 @@ class EngineSession:
         pending, self._pending = self._pending, None
         if pending is None or self.closed:
             return
+        batch = self.endpoint.flusher.open_batch
+        if batch is not None and open_reference(pending[-1], batch) is not None:
+            # Flushed before the end of the turn (close, upgrade): frames still to come to the
+            # open batch must reach this client too.
+            self._queue(BatchSlice(batch, len(batch.frames), None))
         ws = self.ws
         if ws is not None:
             data = _frame_bytes(pending[0]) if len(pending) == 1 else b"".join([_frame_bytes(item) for item in pending])
@@ -170,9 +194,10 @@ class EngineSession:
         outbox = self._outbox
         size = self._outbox_bytes
         for item in pending:
-            if isinstance(item, FrameBatch):
-                outbox.extend(item.texts)
-                size += sum(len(t) for t in item.texts)
+            if isinstance(item, FrameBatch | BatchSlice):
+                texts = item.texts if isinstance(item, FrameBatch) else item.texts()
+                outbox.extend(texts)
+                size += sum(len(t) for t in texts)
             else:
                 assert isinstance(item, str)
                 outbox.append(item)
@@ -430,9 +455,11 @@ class EngineSession:
         self.endpoint.sessions.pop(self.sid, None)
 
 
-def _frame_bytes(item: bytes | str | FrameBatch) -> bytes:
+def _frame_bytes(item: bytes | str | FrameBatch | BatchSlice) -> bytes:
     if isinstance(item, FrameBatch):
         return item.joined()
+    if isinstance(item, BatchSlice):
+        return item.frame_bytes()
     assert isinstance(item, bytes)
     return item
 

@@ -15,19 +15,24 @@ broadcasts to the same recipients in the same turn only append their frame to th
 frames are joined once, and members whose whole turn is that one batch are all written the
 same bytes object.
 
-Order. Every client must see packets in emit order. A batch stays open only while
-appending to it cannot reorder anything for any member: it is closed (later broadcasts
-start a new batch) when another batch is opened, when any item is queued behind it for one
-of its members (a direct emit, an ack), and when room membership changes.
+Order. Every client must see packets in emit order. A member's list refers to the open
+batch "from frame k on" (the batch itself means from frame 0). When something else is
+queued for that member (a direct emit, an ack), its reference is cut into a closed
+``BatchSlice`` up to the current frame, the item follows, and a new open-ended slice
+follows the item: the batch stays open for everyone, and this member gets later frames
+after its own item. A socket that joins the batch's room gets an open-ended slice from the
+current frame; one that leaves gets its reference cut. Opening another batch closes the
+previous one (its members' open-ended references then simply end with its last frame),
+and so do membership changes that a batch key cannot follow (multi-room or exclusion
+broadcasts).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["Flushable", "Flusher", "FrameBatch"]
+__all__ = ["BatchSlice", "Flushable", "Flusher", "FrameBatch", "open_reference"]
 
 
 class FrameBatch:
@@ -35,7 +40,7 @@ class FrameBatch:
 
     __slots__ = ("_joined", "droppable", "frames", "key", "recipients", "texts")
 
-    def __init__(self, key: Hashable, droppable: bool) -> None:
+    def __init__(self, key: tuple[Any, ...], droppable: bool) -> None:
         self.key = key
         self.recipients = 0
         self.droppable = droppable
@@ -54,6 +59,36 @@ class FrameBatch:
             frames = self.frames
             joined = self._joined = frames[0] if len(frames) == 1 else b"".join(frames)
         return joined
+
+
+class BatchSlice:
+    """Frames ``start:end`` of a batch for one member (``end`` None: to its last frame)."""
+
+    __slots__ = ("batch", "end", "start")
+
+    def __init__(self, batch: FrameBatch, start: int, end: int | None) -> None:
+        self.batch = batch
+        self.start = start
+        self.end = end
+
+    def frame_bytes(self) -> bytes:
+        batch = self.batch
+        end = len(batch.frames) if self.end is None else self.end
+        if self.start == 0 and end == len(batch.frames):
+            return batch.joined()
+        return b"".join(batch.frames[self.start:end])
+
+    def texts(self) -> list[str]:
+        return self.batch.texts[self.start:self.end]
+
+
+def open_reference(item: object, batch: FrameBatch) -> int | None:
+    """Where ``item`` starts reading ``batch`` if it is an open-ended reference to it, else None."""
+    if item is batch:
+        return 0
+    if type(item) is BatchSlice and item.batch is batch and item.end is None:
+        return item.start
+    return None
 
 
 class Flushable(Protocol):

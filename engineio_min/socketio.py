@@ -161,6 +161,7 @@ class Namespace:
             return batch.recipients
         batch = FrameBatch(key, droppable)
         batch.add(frame, text)
+        flusher.open_batch = None  # closes the previous batch; its references just end
         sent = 0
         for sock in self._recipients(rooms, exclude):
             if sock.engine.queue_batch(batch):
@@ -184,16 +185,33 @@ class Namespace:
         skip = {exclude} if isinstance(exclude, Socket) else set(exclude)
         return [s for s in chosen if s not in skip]
 
+    def _membership_changed(self, sock: Socket, room: str, joined: bool) -> None:
+        """Keep the open batch right: a new member reads it from now on, a leaver stops."""
+        flusher: Flusher = self.server.flusher
+        batch = flusher.open_batch
+        if batch is None:
+            return
+        namespace, rooms, _, excluded = batch.key
+        if namespace is not self:
+            return
+        if rooms == room and excluded is None:
+            if joined:
+                sock.engine.queue_tail(batch)
+                batch.recipients += 1
+            else:
+                sock.engine.cut_batch(batch)
+        elif rooms is None or excluded is not None or (isinstance(rooms, tuple) and room in rooms):
+            flusher.open_batch = None  # a key we cannot follow: later broadcasts start anew
+
     def _join(self, sock: Socket, room: str) -> None:
-        # A member added now must not receive what the open batch already holds.
-        self.server.flusher.open_batch = None
+        self._membership_changed(sock, room, joined=True)
         members = self.rooms.get(room)
         if members is None:
             members = self.rooms[room] = {}
         members[sock] = None
 
     def _leave(self, sock: Socket, room: str) -> None:
-        self.server.flusher.open_batch = None
+        self._membership_changed(sock, room, joined=False)
         members = self.rooms.get(room)
         if members is not None:
             members.pop(sock, None)

@@ -199,3 +199,43 @@ async def test_one_write_per_client_per_turn_in_emit_order(server: Server) -> No
         else:
             assert got == [["said", i] for i in range(50)]
         c.close()
+
+
+async def test_join_storm_keeps_one_batch_and_per_client_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = Server(allowed_origins="*")
+    nsp = server.of("/")
+    by_index: dict[int, Socket] = {}
+
+    @nsp.on("hello")
+    def hello(sock: Socket, index: int) -> None:
+        by_index[index] = sock
+
+    port = await server.start("127.0.0.1", 0)
+    try:
+        clients = await open_clients(port, 20)
+        for i, c in enumerate(clients):
+            c.emit("hello", i)
+        await asyncio.wait_for(_until(lambda: len(by_index) == 20), 10)
+        batches = counting(monkeypatch, "FrameBatch")
+        # One loop turn: each socket joins, a broadcast follows, then a direct emit to the joiner.
+        for i in range(20):
+            by_index[i].join(ROOM)
+            nsp.emit("said", i, to=ROOM)
+            by_index[i].emit("direct", i)
+        by_index[0].leave(ROOM)
+        nsp.emit("said", "after-leave", to=ROOM)
+        assert batches[0] == 1, "joins and direct emits must not close the room's batch"
+        for k, c in enumerate(clients):
+            expected = [["said", k], ["direct", k]] + [["said", i] for i in range(k + 1, 20)]
+            if k != 0:
+                expected.append(["said", "after-leave"])
+            got = [await asyncio.wait_for(c.recv_event(), 10) for _ in range(len(expected))]
+            assert got == expected, k
+        with pytest.raises(TimeoutError):  # the leaver got nothing after it left
+            await asyncio.wait_for(clients[0].recv_event(), 0.2)
+        nsp.emit("said", "next-turn", to=ROOM)
+        assert await asyncio.wait_for(clients[1].recv_event(), 10) == ["said", "next-turn"]
+        for c in clients:
+            c.close()
+    finally:
+        await server.shutdown()
