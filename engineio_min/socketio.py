@@ -120,11 +120,19 @@ class Namespace:
 
     # -- rooms ----------------------------------------------------------------------
     def room_size(self, room: str) -> int:
-        members = self.rooms.get(room)
-        return len(members) if members else 0
+        return len(self._members(room))
 
     def room_members(self, room: str) -> list[Socket]:
-        return list(self.rooms.get(room, ()))
+        return list(self._members(room))
+
+    def _members(self, room: str) -> dict[Socket, None]:
+        """A room's members. A socket's sid names a room of its own: it is looked up, not
+        stored, which saves a dict per connection."""
+        members = self.rooms.get(room)
+        if members is not None:
+            return members
+        sock = self.sockets.get(room)
+        return {sock: None} if sock is not None else {}
 
     # -- broadcast ----------------------------------------------------------------
     def emit(
@@ -174,11 +182,11 @@ class Namespace:
         if to is None:
             chosen: Iterable[Socket] = self.sockets.values()
         elif isinstance(to, str):
-            chosen = self.rooms.get(to, {})
+            chosen = self._members(to)
         else:
             union: dict[Socket, None] = {}
             for room in to:
-                union.update(self.rooms.get(room, {}))
+                union.update(self._members(room))
             chosen = union
         if exclude is None:
             return list(chosen)
@@ -235,7 +243,8 @@ class Socket:
         self.auth = auth
         self.data: dict[str, Any] = {}
         self.remote_addr = conn.engine.remote_addr
-        self.rooms: set[str] = {self.sid}
+        # The rooms joined (the socket's own sid room is implicit, see Namespace._members).
+        self.rooms: set[str] = set()
         self.connected = False
         # Emits made before the CONNECT reply is written (inside the connect hook) wait here.
         self._pending: list[list[str | bytes]] | None = []

@@ -14,14 +14,16 @@ a frame.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
 from collections.abc import Callable
 from typing import Final, Protocol
 
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
+from websockets.utils import accept_key
 
 from .http import HttpConnection, HttpRequest
 
@@ -36,6 +38,32 @@ CLOSE_PROTOCOL_ERROR: Final = 1002
 CLOSE_INVALID_DATA: Final = 1007
 CLOSE_POLICY: Final = 1008
 CLOSE_TOO_BIG: Final = 1009
+
+
+def _refuse(status: str, extra: str = "") -> bytes:
+    return f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: 0\r\n{extra}\r\n".encode("ascii")
+
+
+def _has_token(value: str, token: str) -> bool:
+    return token in (part.strip().lower() for part in value.split(","))
+
+
+def _check_handshake(request: HttpRequest) -> bytes | None:
+    """The refusal to write for a request that is not a valid opening handshake, else None."""
+    headers = request.headers
+    if request.method != "GET" or not _has_token(headers.get("upgrade", ""), "websocket") \
+            or not _has_token(headers.get("connection", ""), "upgrade"):
+        return _refuse("400 Bad Request")
+    if headers.get("sec-websocket-version", "").strip() != "13":
+        # RFC 6455 section 4.4: tell the client which version we speak.
+        return _refuse("426 Upgrade Required", "Sec-WebSocket-Version: 13\r\n")
+    try:
+        raw_key = base64.b64decode(headers.get("sec-websocket-key", "").strip(), validate=True)
+    except binascii.Error:
+        raw_key = b""
+    if len(raw_key) != 16:
+        return _refuse("400 Bad Request")
+    return None
 
 
 def _frame(opcode_byte: int, payload: bytes) -> bytes:
@@ -78,11 +106,11 @@ class WsConnection(asyncio.Protocol):
 
     def __init__(self, handler: WsHandler, max_message_size: int) -> None:
         self.handler: WsHandler = handler
-        self._protocol = ServerProtocol(max_size=max_message_size)
+        self._protocol = ServerProtocol(max_size=max_message_size, state=State.OPEN)
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.remote_addr = ""
-        self._fragments: list[bytes] = []
+        self._fragments: list[bytes] | None = None
         self._fragment_opcode: Opcode | None = None
         self.lost_callback: Callable[[asyncio.Transport], None] | None = None
 
@@ -95,28 +123,22 @@ class WsConnection(asyncio.Protocol):
         Returns None (after answering with an HTTP error and closing) when the request is
         not a valid WebSocket handshake.
         """
-        conn = cls(handler, max_message_size)
         transport = http.transport
         assert transport is not None
-        # ServerProtocol's parser starts by reading the HTTP request itself; our front door
-        # already parsed it, so hand it the request again in its canonical form.
-        target = request.path + ("?" + request.raw_query if request.raw_query else "")
-        head = [f"GET {target} HTTP/1.1"]
-        head.extend(f"{key}: {value}" for key, value in request.headers.items())
-        conn._protocol.receive_data(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
-        parsed = [e for e in conn._protocol.events_received() if isinstance(e, Request)]
-        if not parsed:
-            transport.write(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+        refusal = _check_handshake(request)
+        if refusal is not None:
+            transport.write(refusal)
             transport.close()
             return None
-        response = conn._protocol.accept(parsed[0])
-        conn._protocol.send_response(response)
-        for data in conn._protocol.data_to_send():
-            if data:
-                transport.write(data)
-        if response.status_code != 101:
-            transport.close()
-            return None
+        # The front door already parsed the request, so the opening handshake is answered
+        # here (RFC 6455 section 4.2.2) and ServerProtocol starts in the OPEN state: it then
+        # only frames, and keeps no copy of the request's headers for the connection's life.
+        key = request.headers["sec-websocket-key"].strip()
+        transport.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept_key(key).encode("ascii") + b"\r\n\r\n"
+        )
+        conn = cls(handler, max_message_size)
         conn.transport = transport
         conn.remote_addr = http.remote_addr
         conn.lost_callback = http.lost_callback
@@ -195,10 +217,12 @@ class WsConnection(asyncio.Protocol):
             if self._fragment_opcode is None:
                 self.close(CLOSE_PROTOCOL_ERROR, "unexpected continuation")
                 return
-            self._fragments.append(data)
+            fragments = self._fragments
+            assert fragments is not None
+            fragments.append(data)
             if frame.fin:
                 opcode, self._fragment_opcode = self._fragment_opcode, None
-                data, self._fragments = b"".join(self._fragments), []
+                data, self._fragments = b"".join(fragments), None
                 self._deliver(opcode, data)
         elif opcode is Opcode.CLOSE:
             self.closed = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -239,3 +240,17 @@ async def test_join_storm_keeps_one_batch_and_per_client_order(monkeypatch: pyte
             c.close()
     finally:
         await server.shutdown()
+
+
+async def test_a_sid_is_a_room_of_its_own(server: Server) -> None:
+    clients = await open_clients(server.port, 3)
+    nsp = server.of("/")
+    target = next(iter(nsp.sockets.values()))
+    assert target.rooms == set() and nsp.room_members(target.sid) == [target]
+    assert nsp.emit("private", "hi", to=target.sid) == 1
+    received = []
+    for c in clients:
+        with contextlib.suppress(TimeoutError):
+            received.append(await asyncio.wait_for(c.recv_event(), 0.3))
+        c.close()
+    assert received == [["private", "hi"]]

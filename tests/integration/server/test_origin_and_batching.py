@@ -83,3 +83,15 @@ async def test_a_polling_response_carries_at_most_16_packets(same_origin: Server
         received += records
     assert received == [f"4m{i}" for i in range(40)]
     assert sizes == [16, 16, 8]
+
+
+async def test_websocket_handshake_refusals(same_origin: Server) -> None:
+    base = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    url = eio_url(transport="websocket")
+    bad_version = await http_request(same_origin.port, "GET", url, headers={**base, "Sec-WebSocket-Version": "8"})
+    assert bad_version.status == 426 and bad_version.headers["sec-websocket-version"] == "13"
+    bad_key = await http_request(same_origin.port, "GET", url, headers={**base, "Sec-WebSocket-Key": "c2hvcnQ="})
+    assert bad_key.status == 400
+    async with connect(f"ws://127.0.0.1:{same_origin.port}{url}") as ws:  # and a good one still works
+        assert str(await ws.recv()).startswith("0{")
