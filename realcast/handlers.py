@@ -123,6 +123,8 @@ def on_connect(hub: Hub, sock: Socket, auth: dict[str, Any]) -> None:
     except AppError as err:
         raise ConnectRefused(err.message, {"type": "authentication_failed", "message": err.message}) from None
     hub.sign_in(sock, conn, principal)
+    # The token has served its purpose; don't keep it (or its dict) for the connection's life.
+    sock.auth = {}
     sock.emit("authenticated", _identity(principal))  # delivered right after the CONNECT reply
 
 
