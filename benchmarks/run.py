@@ -493,9 +493,12 @@ def main() -> None:
     p.add_argument("--merge", action="store_true", help="keep the scenarios not run now from the existing results.json")
     p.add_argument("--append", action="store_true", help="with --merge: add these runs to those of the same scenario")
     p.add_argument("--rotate", type=int, default=0, help="start the server order rotated by this much")
+    p.add_argument("--report", action="store_true", help="only re-render the report from results.json")
     a = p.parse_args()
 
-    if a.install:
+    if a.report:
+        a.merge = True  # re-render results.md, the plots and the README from results.json
+    elif a.install:
         install()
         if not (a.all or a.quick or a.fanout or a.latency or a.connect or a.memory or a.capacity):
             return
@@ -511,7 +514,7 @@ def main() -> None:
         a.capacity_clients = min(a.capacity_clients, 2000)
         a.latency_receivers = 200
         a.hold = min(a.hold, 35.0)
-    if not (a.fanout or a.latency or a.connect or a.memory or a.capacity):
+    if not (a.fanout or a.latency or a.connect or a.memory or a.capacity or a.report):
         p.error("choose --all, --quick or some of --fanout/--latency/--connect/--memory/--capacity")
     a.rooms = [int(x) for x in str(a.rooms).split(",") if x]
 
@@ -577,11 +580,13 @@ def main() -> None:
                         res = loadgen(srv, mode, extra, timeout, tag)
                     finally:
                         srv.stop()
+                if s == "realcast":
+                    res["realcast_commit"] = code_version()
                 raw.setdefault(key, {}).setdefault(s, []).append(res)
                 print(one_line(res), flush=True)
                 time.sleep(1.0)
 
-    commands = [" ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])]
+    commands = [] if a.report else [" ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])]
     lat_paths = {s: [str(x) for x in v] for s, v in lat_files.items()}
     if a.merge and (RESULTS / "results.json").exists():
         # Keep the scenarios that this invocation did not run from the previous results.json.
@@ -622,6 +627,11 @@ def main() -> None:
     (RESULTS / "results.json").write_text(json.dumps({"meta": meta, "figures": figs, "raw": raw}, indent=1))
     lat_files = {s: [Path(x) for x in v] for s, v in lat_paths.items()}
     pngs = plots(figs, servers, rooms, lat_files, a.latency_receivers) if (rooms or "latency" in raw) else []
+    meta["realcast_commits"] = {
+        scen: sorted({r.get("realcast_commit", "not recorded") for r in per.get("realcast", [])})
+        for scen, per in sorted(raw.items())
+        if per.get("realcast")
+    }
     md = render_md(figs, servers, meta, pngs)
     (RESULTS / "results.md").write_text(md)
     if RESULTS.resolve() == (HERE / "results").resolve():
@@ -680,6 +690,20 @@ def one_line(r: dict[str, Any]) -> str:
     return json.dumps(r)[:200]
 
 
+def code_version() -> str:
+    """The commit that engineio_min/ and realcast/ were measured at, flagged if the tree differs."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "engineio_min", "realcast"],
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        return "?"
+    return head.stdout.strip() + (" + local changes" if dirty.stdout.strip() else "")
+
+
 def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {"cores": os.cpu_count()}
     try:
@@ -693,14 +717,7 @@ def machine_info() -> dict[str, Any]:
     import resource
 
     info["nofile_limit"] = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(OSError):
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--", "engineio_min", "realcast"],
-            capture_output=True,
-            text=True,
-        )
-        info["realcast_commit"] = head.stdout.strip() + (" (+ local changes)" if dirty.stdout.strip() else "")
+    info["realcast_commit_at_end"] = code_version()
     info["python"] = sys.version.split()[0]
     with contextlib.suppress(OSError):
         info["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
@@ -733,8 +750,9 @@ def render_md(figs: dict[str, Any], servers: list[str], meta: dict[str, Any], pn
         f"scenario. Fan-out: a room of R receivers + {meta['senders']} senders; each sender sends its next "
         f"`chat:message` when the previous one came back to it, at most {meta['sender_rate']:g} msg/s; "
         "deliveries count every "
-        f"`chat:message` frame received by any room member (R + senders). Window {meta['window_s']:.0f} s after "
-        f"{meta['warmup_s']:.0f} s of warm-up.",
+        "`chat:message` frame received by any room member (R + senders). Window: 10 s (or three echo round "
+        "trips, up to 90 s) after a warm-up of at least 5 s that lasts until every sender has had one message "
+        "back (up to 60 s). Method and caveats: benchmarks/README.md.",
         "",
         markdown(figs, servers, meta),
         "",
@@ -762,6 +780,9 @@ def render_md(figs: dict[str, Any], servers: list[str], meta: dict[str, Any], pn
         "RealCast configuration (`realcast serve`, environment): "
         + ", ".join(f"`{k}={v}`" for k, v in meta["realcast_env"].items())
         + ". The rate limiter is on; only the chat limits are raised so they do not throttle the senders.",
+        "",
+        "RealCast code measured (commit per scenario; engineio_min and realcast were changing while these "
+        "were taken): " + "; ".join(f"{k}: {', '.join(v)}" for k, v in meta.get("realcast_commits", {}).items()),
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in meta["machine"].items()),
         "",
