@@ -194,3 +194,17 @@ def test_minting_checks_its_arguments(rsa_pems: tuple[str, str], ec_pems: tuple[
         mint_token(rs_app, "u", private_key=ec_pems[0])
     token = mint_token(rs_app, "u", private_key=rsa_pems[0])
     assert TokenVerifier([rs_app]).verify(token, "app_rs").user_id == "u"
+
+
+def test_prepared_hmac_keys_stay_per_app(clock: FakeClock) -> None:
+    # HMAC keys are prepared once per secret and kept (realcast.auth._PreparedHMAC): tokens of
+    # two apps with different secrets, verified in turn, must each need their own secret.
+    second_secret = "fedcba9876543210fedcba9876543210"
+    apps = [HS_APP, AppConfig("app_two", "HS512", second_secret, API_KEY)]
+    verifier = TokenVerifier(apps, clock=clock)
+    for _ in range(3):
+        assert verifier.verify(sign(claims(clock)), "app_hs").user_id == "user_1"
+        two = sign(claims(clock, aud="app_two"), second_secret, "HS512")
+        assert verifier.verify(two, "app_two").user_id == "user_1"
+        refused(verifier, sign(claims(clock, aud="app_two"), SECRET, "HS512"), "app_two")
+        refused(verifier, sign(claims(clock), second_secret), "app_hs")
