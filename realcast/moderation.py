@@ -17,6 +17,7 @@ Bans, mutes and slow mode are written to SQLite before anything is announced.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from engineio_min import Socket
@@ -27,7 +28,15 @@ from .errors import InvalidRequest, PermissionDenied
 from .handlers import EventFn, Result, guarded, hit_limit
 from .hub import Hub
 from .ids import iso_utc
-from .models import check_identity, parse_ban, parse_delete_message, parse_mute, parse_slow_mode, parse_target
+from .models import (
+    ModerationRequest,
+    check_identity,
+    parse_ban,
+    parse_delete_message,
+    parse_mute,
+    parse_slow_mode,
+    parse_target,
+)
 from .ratelimit import Action
 
 __all__ = ["MODERATION_EVENTS", "register_moderation"]
@@ -49,10 +58,37 @@ def _check_target(hub: Hub, principal: Principal, rank: Rank, stream_id: str, ta
         raise PermissionDenied("you cannot moderate a user of equal or higher rank")
 
 
+def _authorize_on_target(
+    hub: Hub, conn: ConnState, principal: Principal, request: ModerationRequest, payload: object
+) -> None:
+    """Rules 1-3 for an action on ``request.target_user_id`` (see the module docstring)."""
+    rank = _authorize(conn, principal, request.stream_id, payload)
+    _check_target(hub, principal, rank, request.stream_id, request.target_user_id)
+
+
 def _announce(hub: Hub, principal: Principal, stream_id: str, target: str, event: str, body: Result) -> None:
     """To everyone in the stream, and to the target's own connections wherever they are."""
     rooms = (stream_room(principal.app_id, stream_id), user_room(principal.app_id, target))
     hub.nsp.emit(event, body, to=rooms)
+
+
+def _lift(
+    hub: Hub,
+    conn: ConnState,
+    principal: Principal,
+    payload: object,
+    lift: Callable[[str, str, str], bool],
+    refusal: str,
+    event: str,
+) -> Result:
+    """Unban or unmute: ``lift`` the target, ``invalid_request`` (``refusal``) if nothing was lifted."""
+    request = parse_target(payload)
+    _authorize_on_target(hub, conn, principal, request, payload)
+    if not lift(principal.app_id, request.stream_id, request.target_user_id):
+        raise InvalidRequest(refusal)
+    body: Result = {"stream_id": request.stream_id, "user_id": request.target_user_id}
+    _announce(hub, principal, request.stream_id, request.target_user_id, event, body)
+    return body
 
 
 def _expiry(expires_at: float | None) -> str | None:
@@ -62,8 +98,7 @@ def _expiry(expires_at: float | None) -> str | None:
 def ban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
     """``moderation:ban`` -> ``user.banned``, then the user's connections leave the stream."""
     request = parse_ban(payload)
-    rank = _authorize(conn, principal, request.stream_id, payload)
-    _check_target(hub, principal, rank, request.stream_id, request.target_user_id)
+    _authorize_on_target(hub, conn, principal, request, payload)
     record = hub.store.ban(
         principal.app_id,
         request.stream_id,
@@ -86,21 +121,13 @@ def ban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: 
 
 def unban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
     """``moderation:unban`` -> ``user.unbanned``; ``invalid_request`` if not banned."""
-    request = parse_target(payload)
-    rank = _authorize(conn, principal, request.stream_id, payload)
-    _check_target(hub, principal, rank, request.stream_id, request.target_user_id)
-    if not hub.store.unban(principal.app_id, request.stream_id, request.target_user_id):
-        raise InvalidRequest("user is not banned")
-    body: Result = {"stream_id": request.stream_id, "user_id": request.target_user_id}
-    _announce(hub, principal, request.stream_id, request.target_user_id, "user.unbanned", body)
-    return body
+    return _lift(hub, conn, principal, payload, hub.store.unban, "user is not banned", "user.unbanned")
 
 
 def mute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
     """``moderation:mute`` -> ``user.muted``; the user can still read but not send."""
     request = parse_mute(payload)
-    rank = _authorize(conn, principal, request.stream_id, payload)
-    _check_target(hub, principal, rank, request.stream_id, request.target_user_id)
+    _authorize_on_target(hub, conn, principal, request, payload)
     record = hub.store.mute(
         principal.app_id,
         request.stream_id,
@@ -120,14 +147,7 @@ def mute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload:
 
 def unmute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
     """``moderation:unmute`` -> ``user.unmuted``; ``invalid_request`` if not muted."""
-    request = parse_target(payload)
-    rank = _authorize(conn, principal, request.stream_id, payload)
-    _check_target(hub, principal, rank, request.stream_id, request.target_user_id)
-    if not hub.store.unmute(principal.app_id, request.stream_id, request.target_user_id):
-        raise InvalidRequest("user is not muted")
-    body: Result = {"stream_id": request.stream_id, "user_id": request.target_user_id}
-    _announce(hub, principal, request.stream_id, request.target_user_id, "user.unmuted", body)
-    return body
+    return _lift(hub, conn, principal, payload, hub.store.unmute, "user is not muted", "user.unmuted")
 
 
 def delete_message(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:

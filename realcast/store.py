@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 __all__ = ["Ban", "ModerationStore", "Mute", "SlowMode"]
 
@@ -77,6 +77,9 @@ class Mute:
     def duration(self) -> int | None:
         """Seconds from creation to expiry, None for indefinite."""
         return None if self.expires_at is None else round(self.expires_at - self.created_at)
+
+
+_Restriction = TypeVar("_Restriction", Ban, Mute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +169,14 @@ class ModerationStore:
         )
         cache.pop(key, None)
 
+    def _active(self, table: str, cache: dict[_Key, _Restriction], key: _Key) -> _Restriction | None:
+        """The ban or mute at ``key`` unless it has expired, in which case it is removed."""
+        record = cache.get(key)
+        if record is not None and record.expires_at is not None and record.expires_at <= self._clock():
+            self._drop(table, cache, key)
+            return None
+        return record
+
     # --- bans ---------------------------------------------------------------------------------
 
     def ban(
@@ -199,21 +210,12 @@ class ModerationStore:
     def unban(self, app_id: str, stream_id: str, user_id: str) -> bool:
         """Lift a ban; False when there was no active ban."""
         active = self.get_ban(app_id, stream_id, user_id) is not None
-        self._db.execute(
-            "DELETE FROM bans WHERE app_id = ? AND stream_id = ? AND user_id = ?",
-            (app_id, stream_id, user_id),
-        )
-        self._bans.pop((app_id, stream_id, user_id), None)
+        self._drop("bans", self._bans, (app_id, stream_id, user_id))
         return active
 
     def get_ban(self, app_id: str, stream_id: str, user_id: str) -> Ban | None:
         """The active ban of this user in this stream, or None (expired bans are removed)."""
-        key = (app_id, stream_id, user_id)
-        ban = self._bans.get(key)
-        if ban is not None and ban.expires_at is not None and ban.expires_at <= self._clock():
-            self._drop("bans", self._bans, key)
-            return None
-        return ban
+        return self._active("bans", self._bans, (app_id, stream_id, user_id))
 
     def bans(self, app_id: str, stream_id: str) -> list[Ban]:
         """Active bans in one stream, oldest first."""
@@ -236,21 +238,12 @@ class ModerationStore:
     def unmute(self, app_id: str, stream_id: str, user_id: str) -> bool:
         """Lift a mute; False when there was no active mute."""
         active = self.get_mute(app_id, stream_id, user_id) is not None
-        self._db.execute(
-            "DELETE FROM mutes WHERE app_id = ? AND stream_id = ? AND user_id = ?",
-            (app_id, stream_id, user_id),
-        )
-        self._mutes.pop((app_id, stream_id, user_id), None)
+        self._drop("mutes", self._mutes, (app_id, stream_id, user_id))
         return active
 
     def get_mute(self, app_id: str, stream_id: str, user_id: str) -> Mute | None:
         """The active mute of this user in this stream, or None (expired mutes are removed)."""
-        key = (app_id, stream_id, user_id)
-        mute = self._mutes.get(key)
-        if mute is not None and mute.expires_at is not None and mute.expires_at <= self._clock():
-            self._drop("mutes", self._mutes, key)
-            return None
-        return mute
+        return self._active("mutes", self._mutes, (app_id, stream_id, user_id))
 
     # --- slow mode ----------------------------------------------------------------------------
 
