@@ -193,14 +193,24 @@ class Namespace:
         skip = {exclude} if isinstance(exclude, Socket) else set(exclude)
         return [s for s in chosen if s not in skip]
 
-    def _membership_changed(self, sock: Socket, room: str, joined: bool) -> None:
-        """Keep the open batch right: a new member reads it from now on, a leaver stops."""
+    def _membership_changed(self, sock: Socket, room: str | None, joined: bool) -> None:
+        """Keep the open batch right: a new member reads it from now on, a leaver stops.
+
+        ``room`` None means the namespace itself (the socket connects or disconnects).
+        """
         flusher: Flusher = self.server.flusher
         batch = flusher.open_batch
         if batch is None:
             return
         namespace, rooms, _, excluded = batch.key
         if namespace is not self:
+            return
+        if room is None:
+            if rooms is None or rooms == sock.sid:  # namespace-wide, or this socket's own sid
+                if joined:
+                    flusher.open_batch = None
+                else:
+                    sock.engine.cut_batch(batch)
             return
         if rooms == room and excluded is None:
             if joined:
@@ -325,6 +335,7 @@ class Socket:
         """The connect hook accepted: join rooms, write CONNECT, release buffered emits."""
         namespace = self.namespace
         self.connected = True
+        namespace._membership_changed(self, None, joined=True)
         namespace.sockets[self.sid] = self
         for room in self.rooms:
             namespace._join(self, room)
@@ -339,6 +350,7 @@ class Socket:
         was_connected = self.connected
         self.connected = False
         if was_connected:
+            namespace._membership_changed(self, None, joined=False)
             for room in self.rooms:
                 namespace._leave(self, room)
             namespace.sockets.pop(self.sid, None)

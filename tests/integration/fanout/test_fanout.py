@@ -254,3 +254,25 @@ async def test_a_sid_is_a_room_of_its_own(server: Server) -> None:
             received.append(await asyncio.wait_for(c.recv_event(), 0.3))
         c.close()
     assert received == [["private", "hi"]]
+
+
+async def test_namespace_disconnect_stops_an_open_namespace_wide_batch(server: Server) -> None:
+    clients = await open_clients(server.port, 2)
+    nsp = server.of("/")
+    leaver, _stayer = list(nsp.sockets.values())
+    # One loop turn: a namespace-wide broadcast, a server-side namespace disconnect of one
+    # socket (its engine connection stays open), then another namespace-wide broadcast.
+    nsp.emit("everyone", 1)
+    leaver.disconnect()
+    nsp.emit("everyone", 2)
+    received = []
+    for c in clients:
+        got = []
+        while True:
+            try:
+                got.append(await asyncio.wait_for(c.recv_text(), 0.3))
+            except TimeoutError:
+                break
+        received.append(got)
+        c.close()
+    assert sorted(received) == sorted([['42["everyone",1]', "41"], ['42["everyone",1]', '42["everyone",2]']])
