@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from .codec.eio import EioType, decode_eio, encode_eio_polling
+from .codec.eio import EioPacket, EioType, decode_eio, encode_eio_polling
 from .codec.handshake import encode_open
 from .codec.payload import MAX_PACKETS_PER_RESPONSE, SEPARATOR, PayloadDecoder
 from .errors import DecodeError, HandshakeError, PayloadTooLarge
@@ -132,7 +132,8 @@ class EngineSession:
     def send_binary(self, data: bytes) -> None:
         """Send one binary message (written at the end of the turn)."""
         if not self.closed:
-            self._queue(binary_frame(data) if self.ws is not None else encode_eio_polling_binary(data))
+            self._queue(binary_frame(data) if self.ws is not None
+                        else encode_eio_polling(EioPacket(EioType.MESSAGE, data)))
 
     def queue_batch(self, batch: FrameBatch) -> bool:
         """Receive a broadcast batch. False when the session is closed, or when the batch is
@@ -261,6 +262,9 @@ class EngineSession:
         except DecodeError:
             self.close(PARSE_ERROR)
             return
+        self._receive_packet(packet)
+
+    def _receive_packet(self, packet: EioPacket) -> None:
         kind = packet.type
         if kind is EioType.MESSAGE:
             if self.handler is not None:
@@ -359,11 +363,7 @@ class EngineSession:
         for packet in packets:
             if self.closed:
                 break
-            if packet.type is EioType.MESSAGE:
-                if self.handler is not None:
-                    self.handler.on_message(packet.data)
-            else:
-                self.receive(encode_eio_polling(packet))
+            self._receive_packet(packet)
 
     # -- upgrade ----------------------------------------------------------------
     def start_probe(self, ws: WsConnection) -> None:
@@ -462,12 +462,6 @@ def _frame_bytes(item: bytes | str | FrameBatch | BatchSlice) -> bytes:
         return item.frame_bytes()
     assert isinstance(item, bytes)
     return item
-
-
-def encode_eio_polling_binary(data: bytes) -> str:
-    import base64
-
-    return "b" + base64.b64encode(data).decode("ascii")
 
 
 class _SessionWsHandler:

@@ -26,6 +26,11 @@ RouteHandler = Callable[[HttpRequest], "HttpResponse | Awaitable[HttpResponse]"]
 ROUTE_BODY_LIMIT = 1024 * 1024
 
 
+def _matches(route: str, path: str) -> bool:
+    """A route matches its exact path, or every path under it when it ends with ``/``."""
+    return path == route or (route.endswith("/") and path.startswith(route))
+
+
 def _mount(path: str) -> str:
     return "/" + path.strip("/") + "/"
 
@@ -118,13 +123,12 @@ class Server:
         if endpoint is not None:
             endpoint.handle_http(request, responder)
             return
-        for method, path, handler in self._routes:
-            if (request.path == path or (path.endswith("/") and request.path.startswith(path))):
-                if method != request.method:
-                    continue
+        matching = [(method, handler) for method, path, handler in self._routes if _matches(path, request.path)]
+        for method, handler in matching:
+            if method == request.method:
                 self._run_route(handler, request, responder)
                 return
-        known = any(request.path == p or (p.endswith("/") and request.path.startswith(p)) for _, p, _ in self._routes)
+        known = bool(matching)
         status = 405 if known else 404
         responder.send(HttpResponse.json({"error": "method not allowed" if known else "not found"}, status))
 
