@@ -13,6 +13,8 @@ file (``--config`` / ``REALCAST_CONFIG``) > built-in defaults. The TOML file loo
     allowed_origins = "*"               # or a list of origins
     auth_timeout = 10                   # seconds to send `authenticate` after connecting
     analytics_interval = 5              # seconds between analytics:update emits
+    presence_interval = 1               # viewer.joined/left: held and sent together at most this often
+    presence_limit = 1000               # no viewer.joined/left while a stream has more viewers
     jwt_leeway = 5                      # seconds of clock skew tolerated on exp/nbf/iat
     dev_mode = false                    # see ensure_dev_app()
 
@@ -125,6 +127,8 @@ class ServerConfig:
     allowed_origins: Origins = "*"
     auth_timeout: float = 10.0
     analytics_interval: float = 5.0
+    presence_interval: float = 1.0
+    presence_limit: int = 1000
     jwt_leeway: float = 5.0
     history_size: int = 50
     log_level: str = "INFO"
@@ -139,6 +143,8 @@ class ServerConfig:
             raise ConfigError("port must be in 0..65535")
         _check_range("auth_timeout", self.auth_timeout, 0.1, 3600)
         _check_range("analytics_interval", self.analytics_interval, 0.1, 3600)
+        _check_range("presence_interval", self.presence_interval, 0, 60)
+        _check_range("presence_limit", self.presence_limit, 0, 10_000_000)
         _check_range("jwt_leeway", self.jwt_leeway, 0, 300)
         _check_range("history_size", self.history_size, 1, 1000)
         if self.log_level not in _LOG_LEVELS:
@@ -239,6 +245,8 @@ _SERVER_SETTINGS: Final[dict[str, tuple[_Parser, str]]] = {
     "allowed_origins": (_as_origins, "REALCAST_ALLOWED_ORIGINS"),
     "auth_timeout": (_as_float, "REALCAST_AUTH_TIMEOUT"),
     "analytics_interval": (_as_float, "REALCAST_ANALYTICS_INTERVAL"),
+    "presence_interval": (_as_float, "REALCAST_PRESENCE_INTERVAL"),
+    "presence_limit": (_as_int, "REALCAST_PRESENCE_LIMIT"),
     "jwt_leeway": (_as_float, "REALCAST_JWT_LEEWAY"),
     "history_size": (_as_int, "REALCAST_HISTORY_SIZE"),
     "log_level": (lambda n, v: _as_str(n, v).upper(), "REALCAST_LOG_LEVEL"),

@@ -31,6 +31,7 @@ from .connection import (
 from .errors import InvalidRequest
 from .ids import MessageIdFactory, iso_utc
 from .live import CallLater, CountCoalescer, LiveRegistry, StreamState
+from .presence import PresenceCoalescer
 from .ratelimit import Policy, RateLimiter, SlowModeGate, policy_for
 from .store import ModerationStore
 
@@ -50,7 +51,7 @@ class Hub:
         nsp: the Socket.IO namespace realcast serves ("/").
         config: the server configuration (with its apps).
         store: durable moderation state.
-        call_later: ``loop.call_later``, for coalescing viewer counts.
+        call_later: ``loop.call_later``, for coalescing viewer counts and presence.
         wall: wall-clock seconds (timestamps, ban expiry).
         mono: monotonic seconds (rate limits, analytics, coalescing).
     """
@@ -77,6 +78,9 @@ class Hub:
         self.slow_mode = SlowModeGate(mono)
         self.typing = SlowModeGate(mono)
         self.counts = CountCoalescer(self._emit_count, mono, call_later)
+        self.presence = PresenceCoalescer(
+            self._emit_presence, mono, call_later, config.presence_interval, config.presence_limit
+        )
 
     # --- identity -----------------------------------------------------------------------------
 
@@ -133,7 +137,7 @@ class Hub:
             sock.join(room)
             if state.add_viewer_connection(user_id, self.mono()):
                 payload = {"stream_id": stream_id, "user_id": user_id, "username": principal.username}
-                self.nsp.emit("viewer.joined", payload, to=room, droppable=True)
+                self.presence.joined(state, payload)
                 self.counts.changed(state)
         return state
 
@@ -160,7 +164,7 @@ class Hub:
             sock.leave(room)
             if state.remove_viewer_connection(user_id, self.mono()):
                 payload = {"stream_id": stream_id, "user_id": user_id, "username": principal.username}
-                self.nsp.emit("viewer.left", payload, to=room, droppable=True)
+                self.presence.left(state, payload)
                 self.counts.changed(state)
         if not (member.in_stream or member.analytics):
             del conn.streams[stream_id]
@@ -195,6 +199,10 @@ class Hub:
 
     def now_iso(self) -> str:
         return iso_utc(self.wall())
+
+    def _emit_presence(self, state: StreamState, event: str, payload: Mapping[str, object]) -> None:
+        # droppable: a viewer whose socket is backed up can miss a presence notice, not a message
+        self.nsp.emit(event, payload, to=stream_room(state.app_id, state.stream_id), droppable=True)
 
     def _emit_count(self, state: StreamState, count: int) -> None:
         payload = {"stream_id": state.stream_id, "count": count, "timestamp": self.now_iso()}

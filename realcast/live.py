@@ -13,7 +13,7 @@ after a quiet second goes out at once, later ones are folded into one update a s
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -66,6 +66,9 @@ class StreamState:
     count_pending: bool = False
     last_count_at: float = float("-inf")
     last_count_sent: int = -1
+    # PresenceCoalescer bookkeeping: events held until the interval ends (None: none held)
+    presence_pending: list[tuple[str, Mapping[str, object]]] | None = None
+    last_presence_at: float = float("-inf")
 
     @property
     def key(self) -> StreamKey:
@@ -171,6 +174,7 @@ class LiveRegistry:
             if s.is_empty()
             and s.status is StreamStatus.OFFLINE
             and not s.count_pending
+            and s.presence_pending is None
             and now - s.idle_since >= idle_for
         ]
         for key in stale:

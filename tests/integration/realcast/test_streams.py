@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
@@ -121,6 +122,55 @@ async def test_viewer_joined_left_and_distinct_counts(rc: Harness) -> None:
     await bob_tab2.call("stream:unsubscribe", SUB)
     assert await watcher.next("viewer.left") == {"stream_id": STREAM, "user_id": "bob", "username": "Bob"}
     assert (await watcher.next("viewer.count.update", timeout=3))["count"] == 1
+
+
+async def test_a_burst_of_viewers_is_announced_together_after_the_interval(tmp_path: Path) -> None:
+    rc = Harness(tmp_path / "data", presence_interval=1.5)
+    await rc.start()
+    try:
+        watcher = await rc.user("watcher", "Watcher")
+        await watcher.call("stream:subscribe", SUB)
+        assert (await watcher.next("viewer.joined"))["user_id"] == "watcher"  # quiet before: at once
+        first = time.monotonic()
+        peers = [await rc.user(f"v{i}", f"V{i}") for i in range(3)]
+        for peer in peers:
+            await peer.call("stream:subscribe", SUB)
+        arrivals = []
+        for i in range(3):
+            assert (await watcher.next("viewer.joined"))["user_id"] == f"v{i}"  # in join order
+            arrivals.append(time.monotonic())
+        assert arrivals[0] - first >= 1.0, "held until the interval ended"
+        assert arrivals[-1] - arrivals[0] < 0.5, "sent together"
+        for peer in peers:  # each newcomer got the whole batch, its own join included
+            assert [p["user_id"] for p in peer.drain("viewer.joined")] == [f"v{i}" for i in range(3)]
+    finally:
+        await rc.stop()
+
+
+async def test_viewers_of_a_stream_over_the_presence_limit_are_not_announced(tmp_path: Path) -> None:
+    rc = Harness(tmp_path / "data", presence_limit=2, presence_interval=0)
+    await rc.start()
+    try:
+        watcher = await rc.user("watcher", "Watcher")
+        await watcher.call("stream:subscribe", SUB)
+        bob = await rc.user("bob", "Bob")
+        await bob.call("chat:join", SUB)
+        carol = await rc.user("carol", "Carol")
+        await carol.call("chat:join", SUB)
+        assert [p["user_id"] for p in (await watcher.next("viewer.joined"), await watcher.next("viewer.joined"))] == [
+            "watcher",
+            "bob",
+        ]
+        await watcher.nothing("viewer.joined", within=0.3)  # carol made it 3 viewers
+        updates = [await watcher.next("viewer.count.update", timeout=3)]
+        while updates[-1]["count"] != 3:  # the count still tells
+            updates.append(await watcher.next("viewer.count.update", timeout=3))
+        await carol.call("chat:leave", SUB)
+        await watcher.nothing("viewer.left", within=0.3)  # her join was not announced either
+        await bob.call("chat:leave", SUB)
+        assert (await watcher.next("viewer.left"))["user_id"] == "bob"
+    finally:
+        await rc.stop()
 
 
 async def test_viewer_count_updates_are_coalesced_to_one_per_second(rc: Harness) -> None:
