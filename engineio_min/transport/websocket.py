@@ -1,14 +1,13 @@
-"""WebSocket transport on the ``websockets`` sans-I/O ``ServerProtocol``.
+"""WebSocket transport: the opening handshake, then frames both ways.
 
 Layer: transport. Takes over a TCP connection from the HTTP front door after an
-``Upgrade: websocket`` request. Incoming bytes go through ``ServerProtocol`` (framing,
-masking, control frames, size limit); complete messages go to the current
-``WsHandler``. Outgoing Engine.IO packets are framed here by ``text_frame`` /
-``binary_frame`` and written straight to the asyncio transport: server frames are
-unmasked and we never negotiate permessage-deflate, so one framed ``bytes`` object can be
-written to every recipient of a broadcast. ``ServerProtocol`` only ever writes control
-frames of its own (pong, close), always whole, so the two writers never interleave inside
-a frame.
+``Upgrade: websocket`` request. Incoming bytes go through ``FrameReader`` (websockets'
+frame codec underneath: framing, masking, control frames, size limit); complete messages
+go to the current ``WsHandler``. Outgoing Engine.IO packets are framed here by
+``text_frame`` / ``binary_frame`` and written straight to the asyncio transport: server
+frames are unmasked and we never negotiate permessage-deflate, so one framed ``bytes``
+object can be written to every recipient of a broadcast. Control frames we send (pong,
+close) are written whole, so they never land inside another frame.
 """
 
 from __future__ import annotations
@@ -16,28 +15,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import logging
 from collections.abc import Callable
 from typing import Final, Protocol
 
-from websockets.frames import Frame, Opcode
-from websockets.protocol import State
-from websockets.server import ServerProtocol
 from websockets.utils import accept_key
 
 from .http import HttpConnection, HttpRequest
+from .wsreader import CloseReceived, FrameReader, PingReceived
 
 __all__ = ["WsConnection", "WsHandler", "binary_frame", "text_frame"]
 
-logger = logging.getLogger("engineio_min.websocket")
-
-# RFC 6455 section 7.4.1 close codes we use.
+# RFC 6455 section 7.4.1 close codes we use (1002, 1007 and 1009 come with the reader).
 CLOSE_NORMAL: Final = 1000
 CLOSE_GOING_AWAY: Final = 1001
-CLOSE_PROTOCOL_ERROR: Final = 1002
-CLOSE_INVALID_DATA: Final = 1007
 CLOSE_POLICY: Final = 1008
-CLOSE_TOO_BIG: Final = 1009
+# How long a closed connection waits for the client's close frame before dropping the socket.
+CLOSE_GRACE: Final = 1.0
 
 
 def _refuse(status: str, extra: str = "") -> bytes:
@@ -86,6 +79,13 @@ def binary_frame(data: bytes) -> bytes:
     return _frame(0x82, data)
 
 
+def close_frame(code: int | None, reason: str = "") -> bytes:
+    """A close frame; ``code`` None sends none (the answer to a close frame that had none)."""
+    if code is None:
+        return _frame(0x88, b"")
+    return _frame(0x88, code.to_bytes(2, "big") + reason.encode()[:123])
+
+
 class WsHandler(Protocol):
     """Receives what arrives on a WebSocket connection."""
 
@@ -99,19 +99,14 @@ class WsHandler(Protocol):
 class WsConnection(asyncio.Protocol):
     """One WebSocket connection; ``handler`` may be swapped (upgrade probe -> session)."""
 
-    __slots__ = (
-        "_fragment_opcode", "_fragments", "_protocol", "closed", "handler", "lost_callback",
-        "remote_addr", "transport",
-    )
+    __slots__ = ("_reader", "closed", "handler", "lost_callback", "remote_addr", "transport")
 
     def __init__(self, handler: WsHandler, max_message_size: int) -> None:
         self.handler: WsHandler = handler
-        self._protocol = ServerProtocol(max_size=max_message_size, state=State.OPEN)
+        self._reader = FrameReader(max_message_size)
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.remote_addr = ""
-        self._fragments: list[bytes] | None = None
-        self._fragment_opcode: Opcode | None = None
         self.lost_callback: Callable[[asyncio.Transport], None] | None = None
 
     @classmethod
@@ -147,19 +142,20 @@ class WsConnection(asyncio.Protocol):
 
     # -- asyncio.Protocol -------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        protocol = self._protocol
-        protocol.receive_data(data)
-        for event in protocol.events_received():
-            if isinstance(event, Frame):
-                self._on_frame(event)
-            if self.closed:
-                break
-        self._flush_protocol()
+        for event in self._reader.feed(data):
+            if isinstance(event, (str, bytes)):
+                if not self.closed:
+                    self.handler.ws_message(self, event)
+            elif isinstance(event, PingReceived):
+                self.write(_frame(0x8A, event.payload))
+            elif isinstance(event, CloseReceived):
+                self._on_close_frame(event)
+            else:  # Violation
+                self.close(event.code, event.reason)
+                return
 
     def eof_received(self) -> bool | None:
-        self._protocol.receive_eof()
-        self._flush_protocol()
-        return None
+        return None  # close our side too; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.lost_callback is not None and self.transport is not None:
@@ -183,16 +179,11 @@ class WsConnection(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
-        try:
-            self._protocol.send_close(code, reason)
-        except Exception:  # already closing: just drop the socket below
-            logger.debug("send_close on a closing WebSocket", exc_info=True)
-        self._flush_protocol()
-        if self.transport is not None:
-            # Do not wait for the peer's close frame: the session is over for us.
-            loop = asyncio.get_running_loop()
-            transport = self.transport
-            loop.call_later(1.0, transport.abort)
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(close_frame(code, reason))
+            # Do not wait long for the client's close frame: the session is over for us.
+            asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)
         self.handler.ws_closed(self)
 
     def abort(self) -> None:
@@ -204,52 +195,12 @@ class WsConnection(asyncio.Protocol):
             self.handler.ws_closed(self)
 
     # -- internals --------------------------------------------------------------
-    def _on_frame(self, frame: Frame) -> None:
-        opcode = frame.opcode
-        data = bytes(frame.data)
-        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-            if not frame.fin:
-                self._fragment_opcode = opcode
-                self._fragments = [data]
-                return
-            self._deliver(opcode, data)
-        elif opcode is Opcode.CONT:
-            if self._fragment_opcode is None:
-                self.close(CLOSE_PROTOCOL_ERROR, "unexpected continuation")
-                return
-            fragments = self._fragments
-            assert fragments is not None
-            fragments.append(data)
-            if frame.fin:
-                opcode, self._fragment_opcode = self._fragment_opcode, None
-                data, self._fragments = b"".join(fragments), None
-                self._deliver(opcode, data)
-        elif opcode is Opcode.CLOSE:
-            self.closed = True
-            self.handler.ws_closed(self)
-
-    def _deliver(self, opcode: Opcode, payload: bytes) -> None:
-        if opcode is Opcode.TEXT:
-            try:
-                text = payload.decode()
-            except UnicodeDecodeError:
-                self.close(CLOSE_INVALID_DATA, "invalid UTF-8")
-                return
-            self.handler.ws_message(self, text)
-        else:
-            self.handler.ws_message(self, bytes(payload))
-
-    def _flush_protocol(self) -> None:
+    def _on_close_frame(self, event: CloseReceived) -> None:
         transport = self.transport
-        if transport is None:
-            return
-        for data in self._protocol.data_to_send():
-            if data:
-                transport.write(data)
-            elif not transport.is_closing():
-                # An empty chunk means "close the TCP connection" (websockets' convention).
-                transport.close()
-        if self._protocol.state is not State.OPEN and not self.closed:
-            # Protocol errors (bad frame, too big): ServerProtocol already sent its close frame.
+        if transport is not None and not transport.is_closing():
+            if not self.closed:  # the client started the handshake: answer it (RFC 6455 5.5.1)
+                transport.write(close_frame(event.code))
+            transport.close()
+        if not self.closed:
             self.closed = True
             self.handler.ws_closed(self)

@@ -1,0 +1,115 @@
+"""engineio_min.transport.wsreader: client frames in any cut -> messages and control events."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given
+from hypothesis import strategies as st
+from websockets.frames import Frame, Opcode
+
+from engineio_min.transport.wsreader import CloseReceived, FrameReader, PingReceived, ReaderEvent, Violation
+
+LIMIT = 1000
+
+
+def client(opcode: Opcode, data: bytes, fin: bool = True) -> bytes:
+    """A frame as a client sends it (masked), serialized by websockets."""
+    return Frame(opcode, data, fin).serialize(mask=True)
+
+
+def feed_all(chunks: list[bytes], limit: int = LIMIT) -> list[ReaderEvent]:
+    reader = FrameReader(limit)
+    events: list[ReaderEvent] = []
+    for chunk in chunks:
+        events += reader.feed(chunk)
+    return events
+
+
+def cut(stream: bytes, points: list[int]) -> list[bytes]:
+    edges = sorted({0, len(stream), *(p % (len(stream) + 1) for p in points)})
+    return [stream[a:b] for a, b in itertools.pairwise(edges)]
+
+
+message = st.one_of(
+    st.text(max_size=300),
+    st.binary(max_size=300),
+)
+
+
+@given(st.lists(st.tuples(message, st.integers(1, 4)), max_size=8), st.lists(st.integers(0, 10_000), max_size=30))
+def test_messages_survive_any_cut_and_fragmenting(messages: list[tuple[str | bytes, int]], points: list[int]) -> None:
+    stream = b""
+    expected: list[ReaderEvent] = []
+    for i, (msg, parts) in enumerate(messages):
+        payload = msg.encode() if isinstance(msg, str) else msg
+        opcode = Opcode.TEXT if isinstance(msg, str) else Opcode.BINARY
+        step = max(len(payload) // parts, 1)
+        pieces = [payload[j : j + step] for j in range(0, len(payload), step)] or [b""]
+        for k, piece in enumerate(pieces):
+            stream += client(opcode if k == 0 else Opcode.CONT, piece, fin=k == len(pieces) - 1)
+            if k == 0 and len(pieces) > 1:  # a ping may come between fragments
+                stream += client(Opcode.PING, str(i).encode())
+                expected.append(PingReceived(str(i).encode()))
+        expected.append(msg)
+    assert feed_all(cut(stream, points)) == expected
+
+
+def test_unmasked_frame_is_a_protocol_error() -> None:
+    [event] = feed_all([Frame(Opcode.TEXT, b"4hello").serialize(mask=False)])
+    assert isinstance(event, Violation) and event.code == 1002
+
+
+def test_reserved_bits_and_opcodes_are_protocol_errors() -> None:
+    for first_byte in (0xC1, 0x83):  # RSV1 set; opcode 3 (reserved)
+        frame = bytearray(client(Opcode.TEXT, b"x"))
+        frame[0] = first_byte
+        [event] = feed_all([bytes(frame)])
+        assert isinstance(event, Violation) and event.code == 1002, event
+
+
+def test_too_big_frame_is_refused_from_its_header() -> None:
+    reader = FrameReader(LIMIT)
+    header = client(Opcode.TEXT, b"a" * (LIMIT + 1))[:8]  # 2 + 2 (length) + 4 (mask)
+    [event] = reader.feed(header)
+    assert event == Violation(1009, "message too big")
+    assert reader.feed(b"more") == []  # nothing is read after a violation
+
+
+def test_message_at_the_limit_passes_and_fragments_over_it_do_not() -> None:
+    assert feed_all([client(Opcode.BINARY, b"a" * LIMIT)]) == [b"a" * LIMIT]
+    half = b"a" * (LIMIT // 2)
+    events = feed_all([client(Opcode.BINARY, half, fin=False), client(Opcode.CONT, half, fin=False),
+                       client(Opcode.CONT, b"b", fin=True)])  # fmt: skip
+    assert events == [Violation(1009, "message too big")]
+
+
+def test_invalid_utf8_text_is_1007() -> None:
+    assert feed_all([client(Opcode.TEXT, b"4\xff\xfe")]) == [Violation(1007, "invalid UTF-8")]
+
+
+def test_close_frames() -> None:
+    assert feed_all([client(Opcode.CLOSE, (1000).to_bytes(2, "big") + b"bye")]) == [CloseReceived(1000, "bye")]
+    assert feed_all([client(Opcode.CLOSE, b"")]) == [CloseReceived(None, "")]
+    [bad_code] = feed_all([client(Opcode.CLOSE, (999).to_bytes(2, "big"))])
+    assert isinstance(bad_code, Violation) and bad_code.code == 1002
+    bad_reason = feed_all([client(Opcode.CLOSE, (1000).to_bytes(2, "big") + b"\xff")])
+    assert bad_reason == [Violation(1007, "invalid UTF-8 in close reason")]
+    reader = FrameReader(LIMIT)
+    assert reader.feed(client(Opcode.CLOSE, b"") + client(Opcode.TEXT, b"after")) == [CloseReceived(None, "")]
+
+
+def test_continuation_rules() -> None:
+    assert feed_all([client(Opcode.CONT, b"x")]) == [Violation(1002, "unexpected continuation frame")]
+    events = feed_all([client(Opcode.TEXT, b"a", fin=False), client(Opcode.TEXT, b"b")])
+    assert events == [Violation(1002, "expected a continuation frame")]
+
+
+def test_unsolicited_pong_is_ignored() -> None:
+    assert feed_all([client(Opcode.PONG, b"x"), client(Opcode.TEXT, b"3")]) == ["3"]
+
+
+def test_a_big_frame_in_small_chunks() -> None:
+    frame = client(Opcode.BINARY, bytes(range(256)) * 3)
+    chunks = [frame[i : i + 7] for i in range(0, len(frame), 7)]
+    assert feed_all(chunks) == [bytes(range(256)) * 3]
