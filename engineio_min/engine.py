@@ -38,6 +38,7 @@ from .codec.handshake import encode_open
 from .codec.payload import MAX_PACKETS_PER_RESPONSE, SEPARATOR, PayloadDecoder
 from .errors import DecodeError, HandshakeError, PayloadTooLarge
 from .fanout import BatchSlice, Flusher, FrameBatch, open_reference
+from .heartbeat import DeadlineQueue, Entry
 from .transport.http import HttpConnection, HttpRequest, HttpResponse, Responder
 from .transport.websocket import CLOSE_POLICY, WsConnection, binary_frame, text_frame
 
@@ -98,8 +99,8 @@ class EngineSession:
     """One Engine.IO session; see the module docstring."""
 
     __slots__ = (
-        "_closing_reply", "_outbox", "_outbox_bytes", "_parked", "_pending", "_probe", "_timer",
-        "_upgrade_timer", "_upgrading", "closed", "endpoint", "handler", "remote_addr",
+        "_awaiting_pong", "_closing_reply", "_heartbeat", "_outbox", "_outbox_bytes", "_parked", "_pending",
+        "_probe", "_timer", "_upgrade_timer", "_upgrading", "closed", "endpoint", "handler", "remote_addr",
         "sid", "transport_name", "ws",
     )
 
@@ -116,7 +117,10 @@ class EngineSession:
         self._parked: Responder | None = None
         self._probe: WsConnection | None = None
         self._upgrading = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None  # the closing grace period (polling)
+        # The heartbeat deadline this session waits for, in one of the endpoint's queues.
+        self._heartbeat: Entry[EngineSession] | None = None
+        self._awaiting_pong = False
         self._upgrade_timer: asyncio.TimerHandle | None = None
         self._closing_reply = False
         # What this loop turn sent, written at its end (see fanout.py): WebSocket frames or
@@ -280,25 +284,27 @@ class EngineSession:
 
     # -- heartbeat ----------------------------------------------------------------
     def start_heartbeat(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.endpoint.options.ping_interval, self._send_ping)
+        self._heartbeat = self.endpoint.ping_due.add(self)
 
-    def _send_ping(self) -> None:
-        if self.closed:
-            return
+    def waits_for(self, entry: Entry[EngineSession]) -> bool:
+        """Whether ``entry`` is this session's current heartbeat deadline."""
+        return entry is self._heartbeat
+
+    def send_ping(self) -> None:
+        """The ping interval is over: ping, then wait ``ping_timeout`` for the pong."""
         self._queue(PING_FRAME if self.ws is not None else "2")
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.endpoint.options.ping_timeout, self._on_ping_timeout)
+        self._awaiting_pong = True
+        self._heartbeat = self.endpoint.pong_due.add(self)
 
-    def _on_ping_timeout(self) -> None:
-        self._timer = None
+    def ping_timed_out(self) -> None:
+        self._heartbeat = None
         self.close(PING_TIMEOUT)
 
     def _on_pong(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.endpoint.options.ping_interval, self._send_ping)
+        # An unsolicited pong changes nothing (and cannot pile up deadlines).
+        if self._awaiting_pong:
+            self._awaiting_pong = False
+            self._heartbeat = self.endpoint.ping_due.add(self)
 
     # -- polling ----------------------------------------------------------------
     def _flush_parked(self) -> None:
@@ -443,6 +449,7 @@ class EngineSession:
         self.close(TRANSPORT_ERROR)
 
     def _cancel_timers(self) -> None:
+        self._heartbeat = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -507,6 +514,8 @@ class EngineEndpoint:
 
     def __init__(self, path: str, factory: SessionFactory, options: EngineOptions, flusher: Flusher) -> None:
         self.path = path
+        self.ping_due = DeadlineQueue(options.ping_interval, EngineSession.send_ping, EngineSession.waits_for)
+        self.pong_due = DeadlineQueue(options.ping_timeout, EngineSession.ping_timed_out, EngineSession.waits_for)
         self.flusher = flusher
         self.factory = factory
         self.options = options

@@ -115,3 +115,27 @@ async def test_late_pong_does_not_save_the_session(port: int) -> None:
     await asyncio.sleep(0.3)  # past pingTimeout
     resp = await p.post("3")
     assert resp.status == 400, resp
+
+
+async def test_unsolicited_pongs_neither_delay_the_ping_nor_keep_the_session(port: int) -> None:
+    # A pong only answers a ping: a client pinging us with pongs cannot push its next ping
+    # back (nor make the server keep a deadline per pong).
+    c, _ = await EioWs.open_session(port)
+    try:
+        opened = time.monotonic()
+
+        async def pong_every_100ms() -> None:
+            while True:
+                await c.send("3")
+                await asyncio.sleep(0.1)
+
+        ponger = asyncio.create_task(pong_every_100ms())
+        try:
+            assert await c.recv(2) == "2"
+        finally:
+            ponger.cancel()
+        assert time.monotonic() - opened < 0.45, "the ping waited for the unsolicited pongs"
+        frames = await c.wait_closed(1.0, pong=False)  # and without a real pong it still ends
+        assert frames == [], frames
+    finally:
+        await c.close()

@@ -1,0 +1,87 @@
+"""Deadlines a fixed delay away, for many sessions, on one event-loop timer.
+
+Layer: engine; imports only the standard library.
+
+Every session of an endpoint waits the same ``ping_interval`` before its next ping and
+the same ``ping_timeout`` for the pong. With one delay per queue, deadlines are added in
+the order they fall due, so a queue is a FIFO: appending is O(1), the due entries are
+at its head, and one loop timer armed for the head serves them all. An entry costs a
+tuple; a ``loop.call_later`` per session costs a timer handle, a libuv timer, a copied
+context and a bound method (~0.5 KB per idle client, and a cancel plus a new handle on
+every pong).
+
+Cancelling is lazy: a holder forgets its entry (``Entry``); a forgotten entry is skipped
+when it reaches the head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+__all__ = ["DeadlineQueue", "Entry"]
+
+T = TypeVar("T")
+
+# Deadlines this close to the loop's clock count as due: libuv timers have millisecond
+# resolution and may fire a little early (asyncio's loops allow for their clock resolution
+# the same way).
+RESOLUTION = 0.001
+
+# (deadline on loop.time(), holder); its identity marks it live
+Entry = tuple[float, T]
+
+
+class DeadlineQueue(Generic[T]):
+    """Calls ``fire(holder)`` ``delay`` seconds after ``add(holder)``, unless forgotten.
+
+    Args:
+        delay: seconds from ``add`` to ``fire``, the same for every entry.
+        fire: called with the holder when its entry falls due and is still live.
+        is_live: whether ``entry`` is still the one its holder waits for.
+    """
+
+    __slots__ = ("_delay", "_entries", "_fire", "_handle", "_is_live", "_loop")
+
+    def __init__(self, delay: float, fire: Callable[[T], None], is_live: Callable[[T, Entry[T]], bool]) -> None:
+        self._delay = delay
+        self._fire = fire
+        self._is_live = is_live
+        self._entries: deque[Entry[T]] = deque()
+        self._handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, holder: T) -> Entry[T]:
+        """Schedule ``holder``; keep the returned entry to recognise it (forget it to cancel)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # Entries of a closed loop (tests run one loop after another) can never fire.
+            self._entries.clear()
+            self._handle = None
+            self._loop = loop
+        entry = (loop.time() + self._delay, holder)
+        self._entries.append(entry)
+        if self._handle is None:
+            self._handle = loop.call_at(entry[0], self._run)
+        return entry
+
+    def _run(self) -> None:
+        self._handle = None
+        loop = self._loop
+        assert loop is not None
+        entries = self._entries
+        due = loop.time() + RESOLUTION
+        while entries and entries[0][0] <= due:
+            entry = entries.popleft()
+            if self._is_live(entry[1], entry):
+                self._fire(entry[1])
+        # Skip forgotten entries at the head, so no timer is armed for them alone.
+        while entries and not self._is_live(entries[0][1], entries[0]):
+            entries.popleft()
+        if entries and self._handle is None:
+            self._handle = loop.call_at(entries[0][0], self._run)
