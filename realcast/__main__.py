@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -21,6 +22,9 @@ from .config import CliOptions, DevApp, ServerConfig, ensure_dev_app, load_confi
 from .errors import ConfigError
 
 __all__ = ["main"]
+
+# Young-generation size before a cyclic-GC pass (CPython's default is 700). See _tune_gc.
+GC_YOUNG_THRESHOLD = 20_000
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,9 +103,25 @@ def _serve(args: argparse.Namespace) -> int:
         loop_factory = uvloop.new_event_loop
     except ImportError:  # optional: plain asyncio works everywhere
         pass
+    _tune_gc()
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(RealcastApp(config).run(listening))
     return 0
+
+
+def _tune_gc() -> None:
+    """Collect cycles rarely: a server's heap is mostly long-lived connection objects.
+
+    With CPython's defaults a full collection walks every live object (tens of ms with
+    thousands of clients) and connection churn sets one off every few thousand connects;
+    a connect run spent 16% of the server's CPU in the collector. A connection leaves no
+    reference cycles behind (the engine takes care of that), so there is little for the
+    collector to find: freeze what start-up made, and pass over the young generation
+    every 20,000 allocations instead of 700.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)
 
 
 def _token(args: argparse.Namespace) -> int:

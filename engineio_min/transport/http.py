@@ -181,6 +181,7 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._parser = None  # see _start_upgrade
         self._cancel_idle()
         current = self._current
         if current is not None and not current.done and current.on_abort is not None:
@@ -284,6 +285,9 @@ class HttpConnection(asyncio.Protocol):
             return
         self._detached = True
         self._cancel_idle()
+        # The parser holds our bound callbacks, a reference cycle; nothing is parsed after the
+        # upgrade, so let refcounting free this object rather than the cyclic GC.
+        self._parser = None
         try:
             self._handler.handle_upgrade(request, self, rest)
         except Exception:
