@@ -566,11 +566,12 @@ class EngineEndpoint:
         responder.send(self.text_response(body, request))
         self._start_handler(session)
 
-    def _open_session(self, transport_name: str, remote_addr: str) -> EngineSession:
-        sid = secrets.token_urlsafe(15)  # 120 random bits, 20 URL-safe characters
+    def _open_session(self, transport_name: str, remote_addr: str, sid: str | None = None) -> EngineSession:
+        if sid is None:
+            sid = _new_sid()
         session = EngineSession(self, sid, transport_name, remote_addr)
         self.sessions[sid] = session
-        # Heartbeat timer starts before the OPEN packet is written (reference timing).
+        # The heartbeat starts as the OPEN packet is written (the same loop turn).
         session.start_heartbeat()
         return session
 
@@ -611,14 +612,15 @@ class EngineEndpoint:
                 return
             session.start_probe(ws)
         else:
-            ws = WsConnection.accept(http, request, _RejectWsHandler(), max_size)
+            sid = _new_sid()
+            opening = text_frame(encode_open(sid, [], self.options.ping_interval, self.options.ping_timeout,
+                                             self.options.max_payload))
+            ws = WsConnection.accept(http, request, _RejectWsHandler(), max_size, first_frame=opening)
             if ws is None:
                 return
-            session = self._open_session("websocket", http.remote_addr)
+            session = self._open_session("websocket", http.remote_addr, sid)
             ws.handler = _SessionWsHandler(session)
             session.ws = ws
-            ws.write(text_frame(encode_open(session.sid, [], self.options.ping_interval,
-                                            self.options.ping_timeout, self.options.max_payload)))
             self._start_handler(session)
         if rest:
             ws.data_received(rest)
@@ -671,6 +673,10 @@ class EngineEndpoint:
     def close_all(self, reason: str = SERVER_SHUTDOWN) -> None:
         for session in list(self.sessions.values()):
             session.close(reason)
+
+
+def _new_sid() -> str:
+    return secrets.token_urlsafe(15)  # 120 random bits, 20 URL-safe characters
 
 
 def _reject_upgrade(http: HttpConnection, exc: HandshakeError) -> None:
