@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from rc_fakes import FakeClock
+from rc_fakes import FakeClock, FakeTimers
 
 from realcast.live import CountCoalescer, LiveRegistry, StreamState, StreamStatus
 
@@ -74,19 +72,6 @@ def test_forget_idle_keeps_live_and_occupied_streams() -> None:
     assert reg.forget_idle(now=61.0, idle_for=60.0) == 1
     assert reg.peek("a", "idle") is None and idle.stream_id == "idle"
     assert {s for _, s in reg.streams} == {"live", "busy", "stats"}
-
-
-class FakeTimers:
-    def __init__(self) -> None:
-        self.pending: list[tuple[float, Callable[[], None]]] = []
-
-    def __call__(self, delay: float, callback: Callable[[], None]) -> None:
-        self.pending.append((delay, callback))
-
-    def fire(self) -> None:
-        pending, self.pending = self.pending, []
-        for _, callback in pending:
-            callback()
 
 
 def test_coalescer_sends_first_change_now_and_folds_the_rest(clock: FakeClock) -> None:

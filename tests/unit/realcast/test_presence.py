@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import pytest
-from rc_fakes import FakeClock
+from rc_fakes import FakeClock, FakeTimers
 
 from realcast.live import LiveRegistry, StreamState
 from realcast.presence import PresenceCoalescer
-
-
-class FakeTimers:
-    def __init__(self) -> None:
-        self.pending: list[tuple[float, Callable[[], None]]] = []
-
-    def __call__(self, delay: float, callback: Callable[[], None]) -> None:
-        self.pending.append((delay, callback))
-
-    def fire(self) -> None:
-        pending, self.pending = self.pending, []
-        for _, callback in pending:
-            callback()
-
 
 Sent = list[tuple[str, str]]  # (event, user_id)
 
