@@ -209,11 +209,22 @@ def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
         ({"REALCAST_DEV": "maybe"}, "REALCAST_DEV"),
         ({"REALCAST_LOG_LEVEL": "loud"}, "log_level"),
         ({"REALCAST_AUTH_TIMEOUT": "0"}, "auth_timeout"),
+        ({"REALCAST_PRESENCE_INTERVAL": "-1"}, "presence_interval"),
+        ({"REALCAST_PRESENCE_INTERVAL": "61"}, "presence_interval"),
+        ({"REALCAST_PRESENCE_LIMIT": "-5"}, "presence_limit"),
+        ({"REALCAST_PRESENCE_LIMIT": "lots"}, "REALCAST_PRESENCE_LIMIT"),
     ],
 )
 def test_bad_environment_values(env: dict[str, str], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         load_config(env=env)
+
+
+def test_presence_settings_from_env_and_defaults() -> None:
+    defaults = load_config(env={})
+    assert (defaults.presence_interval, defaults.presence_limit) == (1.0, 1000)
+    config = load_config(env={"REALCAST_PRESENCE_INTERVAL": "0", "REALCAST_PRESENCE_LIMIT": "250"})
+    assert (config.presence_interval, config.presence_limit) == (0.0, 250)
 
 
 def test_allowed_origins_from_env() -> None:
