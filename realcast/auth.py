@@ -96,6 +96,8 @@ def _clean_text(value: object, max_length: int) -> str | None:
     """The string if it is 1..max_length code points with no control/format characters."""
     if not isinstance(value, str) or not 1 <= len(value) <= max_length or value != value.strip():
         return None
+    if value.isprintable():  # C speed; printable excludes every category refused below
+        return value
     if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") for c in value):
         return None
     return value
@@ -126,7 +128,18 @@ class _PreparedHMAC(HMACAlgorithm):
 
 def _decoder() -> jwt.PyJWT:
     """A private PyJWT whose HS* algorithms keep their prepared keys (see _PreparedHMAC)."""
-    decoder = jwt.PyJWT()
+    # Options given once here, not per token (pyjwt merges per-call options into a new dict).
+    decoder = jwt.PyJWT(
+        options={
+            "require": ["exp", "sub", "aud"],
+            "verify_signature": True,
+            "verify_aud": True,
+            # Checked by TokenVerifier._check_times against the injected clock.
+            "verify_exp": False,
+            "verify_nbf": False,
+            "verify_iat": False,
+        }
+    )
     jws = getattr(decoder, "_jws", None)  # pyjwt internals: without them, plain pyjwt is used
     if jws is not None:
         for name, hash_alg in (("HS256", HMACAlgorithm.SHA256), ("HS384", HMACAlgorithm.SHA384),
@@ -193,21 +206,7 @@ class TokenVerifier:
 
     def _decode(self, token: str, app: AppConfig) -> dict[str, Any]:
         try:
-            return self._jwt.decode(
-                token,
-                self._keys[app.app_id],
-                algorithms=[app.jwt_algorithm],
-                audience=app.app_id,
-                options={
-                    "require": ["exp", "sub", "aud"],
-                    "verify_signature": True,
-                    "verify_aud": True,
-                    # Checked by _check_times against the injected clock.
-                    "verify_exp": False,
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                },
-            )
+            return self._jwt.decode(token, self._keys[app.app_id], algorithms=[app.jwt_algorithm], audience=app.app_id)
         except jwt.InvalidAlgorithmError:
             # Pinning: `algorithms` holds the app's one algorithm, so "none" and algorithm
             # confusion (an HS256 token signed with an RS256 app's public key) end here.

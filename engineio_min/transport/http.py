@@ -135,6 +135,14 @@ class _Pending:
     too_large: bool = False
 
 
+def _parse_query(raw: str) -> dict[str, str]:
+    """The query's parameters (the last of a repeated name wins)."""
+    if "%" in raw or "+" in raw or ";" in raw:
+        return dict(parse_qsl(raw, keep_blank_values=True))
+    # Nothing to unquote: Engine.IO's own queries ("EIO=4&transport=websocket&sid=...").
+    return dict(pair.partition("=")[::2] for pair in raw.split("&") if pair)
+
+
 class HttpConnection(asyncio.Protocol):
     """HTTP/1.1 server side of one TCP connection."""
 
@@ -239,7 +247,7 @@ class HttpConnection(asyncio.Protocol):
         pending = self._pending
         raw = bytes(pending.url).decode("latin-1")
         path, _, raw_query = raw.partition("?")
-        query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
+        query = _parse_query(raw_query) if raw_query else {}
         return HttpRequest(
             method=self._parser.get_method().decode("latin-1"),
             path=path,

@@ -38,7 +38,10 @@ def _refuse(status: str, extra: str = "") -> bytes:
 
 
 def _has_token(value: str, token: str) -> bool:
-    return token in (part.strip().lower() for part in value.split(","))
+    value = value.lower()
+    if value == token:  # what browsers and most clients send
+        return True
+    return token in (part.strip() for part in value.split(","))
 
 
 def _check_handshake(request: HttpRequest) -> bytes | None:
