@@ -20,7 +20,7 @@ from typing import Final
 from .analytics import StreamAnalytics
 from .history import ChatHistory
 
-__all__ = ["CountCoalescer", "LiveRegistry", "StreamState", "StreamStatus", "Transition"]
+__all__ = ["CountCoalescer", "Gate", "IntervalGate", "LiveRegistry", "StreamState", "StreamStatus", "Transition"]
 
 COUNT_UPDATE_INTERVAL: Final = 1.0  # seconds; the spec's "at most one per second per stream"
 # A stream nobody is in, that is not live, is forgotten after this long (its history with it).
@@ -46,6 +46,14 @@ class Transition:
 
 
 @dataclass(slots=True)
+class Gate:
+    """One stream's bookkeeping for one :class:`IntervalGate`."""
+
+    pending: bool = False  # a run is scheduled for the end of the interval
+    last_at: float = float("-inf")  # monotonic time of the last run that did something
+
+
+@dataclass(slots=True)
 class StreamState:
     """Everything realcast keeps in memory about one stream of one app."""
 
@@ -63,12 +71,11 @@ class StreamState:
     analytics_subscribers: int = 0
     idle_since: float = 0.0  # monotonic; meaningful while the stream is empty
     # CountCoalescer bookkeeping
-    count_pending: bool = False
-    last_count_at: float = float("-inf")
+    count_gate: Gate = field(default_factory=Gate)
     last_count_sent: int = -1
     # PresenceCoalescer bookkeeping: events held until the interval ends (None: none held)
+    presence_gate: Gate = field(default_factory=Gate)
     presence_pending: list[tuple[str, Mapping[str, object]]] | None = None
-    last_presence_at: float = float("-inf")
 
     @property
     def key(self) -> StreamKey:
@@ -173,8 +180,8 @@ class LiveRegistry:
             for key, s in self.streams.items()
             if s.is_empty()
             and s.status is StreamStatus.OFFLINE
-            and not s.count_pending
-            and s.presence_pending is None
+            and not s.count_gate.pending
+            and not s.presence_gate.pending
             and now - s.idle_since >= idle_for
         ]
         for key in stale:
@@ -186,6 +193,56 @@ EmitCount = Callable[[StreamState, int], None]
 CallLater = Callable[[float, Callable[[], None]], object]
 
 
+class IntervalGate:
+    """Runs ``flush(state)`` at most once per ``interval`` per stream.
+
+    The first request after a quiet interval runs at once; requests within the interval are
+    served by one run when it ends. ``flush`` returns whether it did something: a run that
+    found nothing to do does not start a new interval.
+
+    Args:
+        gate_of: the stream's bookkeeping for this gate.
+        flush: does the work for one stream.
+        clock: monotonic seconds.
+        call_later: schedules a callback (``loop.call_later`` in production).
+        interval: seconds; 0 runs every request at once.
+    """
+
+    __slots__ = ("_call_later", "_clock", "_flush", "_gate_of", "_interval")
+
+    def __init__(
+        self,
+        gate_of: Callable[[StreamState], Gate],
+        flush: Callable[[StreamState], bool],
+        clock: Callable[[], float],
+        call_later: CallLater,
+        interval: float,
+    ) -> None:
+        self._gate_of = gate_of
+        self._flush = flush
+        self._clock = clock
+        self._call_later = call_later
+        self._interval = interval
+
+    def request(self, state: StreamState) -> None:
+        """``state`` has something to send."""
+        gate = self._gate_of(state)
+        if gate.pending:
+            return
+        wait = gate.last_at + self._interval - self._clock()
+        if wait <= 0:
+            self._run(state)
+        else:
+            gate.pending = True
+            self._call_later(wait, lambda: self._run(state))
+
+    def _run(self, state: StreamState) -> None:
+        gate = self._gate_of(state)
+        gate.pending = False
+        if self._flush(state):
+            gate.last_at = self._clock()
+
+
 class CountCoalescer:
     """Sends ``viewer.count.update`` at most once per ``interval`` per stream.
 
@@ -195,32 +252,22 @@ class CountCoalescer:
         call_later: schedules a callback (``loop.call_later`` in production).
     """
 
-    __slots__ = ("_call_later", "_clock", "_emit", "_interval")
+    __slots__ = ("_emit", "_gate")
 
     def __init__(
         self, emit: EmitCount, clock: Callable[[], float], call_later: CallLater, interval: float = 1.0
     ) -> None:
         self._emit = emit
-        self._clock = clock
-        self._call_later = call_later
-        self._interval = interval
+        self._gate = IntervalGate(lambda state: state.count_gate, self._flush, clock, call_later, interval)
 
     def changed(self, state: StreamState) -> None:
         """The viewer count of ``state`` may have changed."""
-        if state.count_pending:
-            return
-        wait = state.last_count_at + self._interval - self._clock()
-        if wait <= 0:
-            self._flush(state)
-        else:
-            state.count_pending = True
-            self._call_later(wait, lambda: self._flush(state))
+        self._gate.request(state)
 
-    def _flush(self, state: StreamState) -> None:
-        state.count_pending = False
+    def _flush(self, state: StreamState) -> bool:
         count = state.viewer_count
         if count == state.last_count_sent:
-            return
-        state.last_count_at = self._clock()
+            return False
         state.last_count_sent = count
         self._emit(state, count)
+        return True

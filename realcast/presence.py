@@ -1,6 +1,7 @@
 """``viewer.joined`` / ``viewer.left``: when per-viewer presence is announced, and how often.
 
-Layer: application (realcast); imports only the standard library and ``live.py``.
+Layer: application (realcast); imports only the standard library and ``live.py`` (whose
+``IntervalGate`` also paces ``viewer.count.update``).
 
 Presence is the chattiest thing a stream sends: every viewer's arrival goes to every other
 viewer, so a stream filling up costs joins x members deliveries. Two rules keep that bounded,
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from .live import CallLater, StreamState
+from .live import CallLater, IntervalGate, StreamState
 
 __all__ = ["EmitPresence", "PresenceCoalescer"]
 
@@ -38,16 +39,14 @@ class PresenceCoalescer:
         limit: largest viewer count at which viewers are still announced; 0 announces nobody.
     """
 
-    __slots__ = ("_call_later", "_clock", "_emit", "_interval", "_limit")
+    __slots__ = ("_emit", "_gate", "_limit")
 
     def __init__(
         self, emit: EmitPresence, clock: Callable[[], float], call_later: CallLater, interval: float, limit: int
     ) -> None:
         self._emit = emit
-        self._clock = clock
-        self._call_later = call_later
-        self._interval = interval
         self._limit = limit
+        self._gate = IntervalGate(lambda state: state.presence_gate, self._flush, clock, call_later, interval)
 
     def joined(self, state: StreamState, payload: Mapping[str, object]) -> None:
         """A viewer joined ``state`` (its viewer count includes them)."""
@@ -62,20 +61,13 @@ class PresenceCoalescer:
     def _announce(self, state: StreamState, event: str, payload: Mapping[str, object], size: int) -> None:
         if size > self._limit:
             return
-        if state.presence_pending is not None:
-            state.presence_pending.append((event, payload))
-            return
-        now = self._clock()
-        wait = state.last_presence_at + self._interval - now
-        if wait <= 0:
-            state.last_presence_at = now
-            self._emit(state, event, payload)
-        else:
-            state.presence_pending = [(event, payload)]
-            self._call_later(wait, lambda: self._flush(state))
+        if state.presence_pending is None:
+            state.presence_pending = []
+        state.presence_pending.append((event, payload))
+        self._gate.request(state)
 
-    def _flush(self, state: StreamState) -> None:
+    def _flush(self, state: StreamState) -> bool:
         pending, state.presence_pending = state.presence_pending, None
-        state.last_presence_at = self._clock()
         for event, payload in pending or ():
             self._emit(state, event, payload)
+        return bool(pending)
