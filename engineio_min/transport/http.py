@@ -137,7 +137,7 @@ class _Pending:
 
 def _parse_query(raw: str) -> dict[str, str]:
     """The query's parameters (the last of a repeated name wins)."""
-    if "%" in raw or "+" in raw or ";" in raw:
+    if "%" in raw or "+" in raw:
         return dict(parse_qsl(raw, keep_blank_values=True))
     # Nothing to unquote: Engine.IO's own queries ("EIO=4&transport=websocket&sid=...").
     return dict(pair.partition("=")[::2] for pair in raw.split("&") if pair)

@@ -86,7 +86,10 @@ def close_frame(code: int | None, reason: str = "") -> bytes:
     """A close frame; ``code`` None sends none (the answer to a close frame that had none)."""
     if code is None:
         return _frame(0x88, b"")
-    return _frame(0x88, code.to_bytes(2, "big") + reason.encode()[:123])
+    # A close frame's payload is at most 125 bytes; cut the reason on a character boundary so
+    # that it stays valid UTF-8 (RFC 6455 section 5.5.1).
+    text = reason.encode()[:123].decode("utf-8", "ignore").encode()
+    return _frame(0x88, code.to_bytes(2, "big") + text)
 
 
 class WsHandler(Protocol):

@@ -113,3 +113,14 @@ def test_a_big_frame_in_small_chunks() -> None:
     frame = client(Opcode.BINARY, bytes(range(256)) * 3)
     chunks = [frame[i : i + 7] for i in range(0, len(frame), 7)]
     assert feed_all(chunks) == [bytes(range(256)) * 3]
+
+
+def test_our_close_frame_keeps_a_long_reason_valid_utf8() -> None:
+    from websockets.frames import Close
+
+    from engineio_min.transport.websocket import close_frame
+
+    frame = close_frame(1008, "é" * 100)  # 200 bytes of reason: cut to fit 125
+    payload = frame[2:]
+    assert frame[0] == 0x88 and frame[1] == len(payload) <= 125
+    assert Close.parse(payload) == Close(1008, "é" * 61)
