@@ -22,8 +22,9 @@ import inspect
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
+from .codec.binary import has_binary
 from .codec.json import dumps
 from .codec.sio import SioDecoder, SioPacket, SioType, encode_event_text, encode_sio
 from .engine import PARSE_ERROR, EngineSession
@@ -61,20 +62,18 @@ def _spawn(coro: Awaitable[Any]) -> None:
     task.add_done_callback(_task_done)
 
 
+# Handlers mostly return None or an ack payload: answer those without the Awaitable ABC check.
+_PLAIN_RESULTS: Final = frozenset({type(None), dict, list, tuple, str, int, float, bool})
+
+
+def _is_awaitable(result: object) -> TypeGuard[Awaitable[Any]]:
+    return type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result)
+
+
 def _task_done(task: asyncio.Task[Any]) -> None:
     _tasks.discard(task)
     if not task.cancelled() and task.exception() is not None:
         logger.error("handler task failed", exc_info=task.exception())
-
-
-def _has_binary(value: Any) -> bool:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return True
-    if isinstance(value, list | tuple):
-        return any(_has_binary(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_binary(v) for v in value.values())
-    return False
 
 
 def _ack_args(result: Any) -> list[Any]:
@@ -151,7 +150,7 @@ class Namespace:
         server = self.server
         rooms = to if to is None or isinstance(to, str) else tuple(to)
         server.encode_count += 1
-        if _has_binary(args):
+        if has_binary(args):
             parts = encode_sio(SioPacket(SioType.EVENT, self.name, [event, *args]))
             recipients = self._recipients(rooms, exclude)
             for sock in recipients:
@@ -267,7 +266,16 @@ class Socket:
     # -- sending --------------------------------------------------------------------
     def emit(self, event: str, *args: Any) -> None:
         """Send an event to this client. Never waits."""
-        self._send_packet(SioPacket(SioType.EVENT, self.namespace.name, [event, *args]))
+        if has_binary(args):
+            self._send_packet(SioPacket(SioType.EVENT, self.namespace.name, [event, *args]))
+            return
+        # The common case: one JSON encode, no packet object, no second walk for binary.
+        self.namespace.server.encode_count += 1
+        text = encode_event_text(self.namespace.name, event, args)
+        if self._pending is not None:
+            self._pending.append([text[1:]])  # queued parts leave out Engine.IO's "4"
+        else:
+            self.engine.send_text(text)
 
     async def call(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
         """Send an event and wait for the client's ack; raises AckTimeout."""
@@ -359,7 +367,7 @@ class Socket:
         if hook is not None and was_connected:
             try:
                 result = hook(self, reason)
-                if inspect.isawaitable(result):
+                if _is_awaitable(result):
                     _spawn(result)
             except Exception:
                 logger.exception("disconnect hook failed")
@@ -451,7 +459,7 @@ class SioConnection:
         token = _ack_requested.set(packet.id is not None)
         try:
             result = handler(sock, *args[1:])
-            if inspect.isawaitable(result):
+            if _is_awaitable(result):
                 _spawn(self._finish_event(sock, packet.id, result))
                 return
         except Exception:
@@ -499,7 +507,7 @@ class SioConnection:
             logger.exception("connect hook failed")
             self._refuse(sock, ConnectRefused("Internal server error"))
             return
-        if inspect.isawaitable(result):
+        if _is_awaitable(result):
             self._connecting[name] = []
             _spawn(self._finish_connect(sock, result))
         else:

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from engineio_min.errors import DecodeError
 
-__all__ = ["PLACEHOLDER_KEY", "deconstruct", "reconstruct"]
+__all__ = ["PLACEHOLDER_KEY", "deconstruct", "has_binary", "reconstruct"]
 
 PLACEHOLDER_KEY: Final = "_placeholder"
 _NUM_KEY: Final = "num"
@@ -40,6 +40,24 @@ def deconstruct(data: Any) -> tuple[Any, list[bytes]]:
     """
     attachments: list[bytes] = []
     return _deconstruct(data, attachments), attachments
+
+
+def has_binary(data: Any) -> bool:
+    """Whether :func:`deconstruct` would find a binary value in ``data``.
+
+    The same walk without building anything: emitters call it on every event to
+    pick the plain-text fast path, so scalars are skipped inline, without a call.
+    """
+    if isinstance(data, _SEQUENCE_TYPES):
+        values: Any = data
+    elif isinstance(data, dict):
+        values = data.values()
+    else:
+        return isinstance(data, _BINARY_TYPES)
+    for value in values:  # noqa: SIM110 - a loop, not any(): no generator frame per container
+        if type(value) not in _SCALAR_TYPES and has_binary(value):
+            return True
+    return False
 
 
 def _deconstruct(data: Any, attachments: list[bytes]) -> Any:

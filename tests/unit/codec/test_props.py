@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engineio_min.codec import json
+from engineio_min.codec.binary import deconstruct, has_binary
 from engineio_min.codec.eio import EioPacket, EioType, decode_eio, encode_eio, encode_eio_polling
 from engineio_min.codec.payload import PayloadDecoder, decode_payload, encode_payload
 from engineio_min.codec.sio import (
@@ -169,6 +170,15 @@ def test_sio_decoder_stream(packets: list[SioPacket]) -> None:
 def test_encode_event_text_equals_encode_sio(namespace: str, event: str, args: list[Any]) -> None:
     text = encode_event_text(namespace, event, args)
     assert text == "4" + str(encode_sio(SioPacket(SioType.EVENT, namespace, [event, *args]))[0])
+
+
+@FAST
+@given(values_with_binary | st.lists(values_with_binary, max_size=3).map(tuple))
+def test_has_binary_agrees_with_deconstruct(value: Any) -> None:
+    # Emitters pick the text fast path on has_binary; deconstruct is what the binary path sends.
+    found = has_binary(value)
+    assert found == bool(deconstruct(value)[1])
+    assert found == (_binary_count(list(value) if isinstance(value, tuple) else value) > 0)
 
 
 @FAST
