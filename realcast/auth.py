@@ -1,6 +1,6 @@
 """JWT verification into a :class:`Principal`, role ranks, and token minting for the CLI.
 
-Layer: application (realcast); imports pyjwt, ``config.py`` and ``keys.py``. No I/O.
+Layer: application (realcast); imports pyjwt, ``config.py``, ``jwt_decoder.py`` and ``keys.py``. No I/O.
 
 Claims (documented for platform backends in the README (The RealCast API)):
 
@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import jwt
-from jwt.algorithms import HMACAlgorithm
 
 from .config import AppConfig
 from .errors import AuthenticationFailed
+from .jwt_decoder import make_decoder
 from .keys import VerificationKey, load_signing_key, load_verification_key
 
 __all__ = ["APP_ROLES", "Principal", "Rank", "TokenVerifier", "mint_token"]
@@ -106,49 +106,6 @@ def _clean_text(value: object, max_length: int) -> str | None:
 _NONE: frozenset[str] = frozenset()
 
 
-class _PreparedHMAC(HMACAlgorithm):
-    """HMAC whose key checks run once per secret.
-
-    pyjwt re-checks an HMAC secret on every token (is it a PEM? a JWK? it even parses it
-    as JSON), about 0.1 ms, a sixth of a whole connect. Our secrets are the configured
-    apps' (never the token's), so the prepared key is kept: the cache is bounded by the
-    number of apps.
-    """
-
-    def __init__(self, hash_alg: Any) -> None:
-        super().__init__(hash_alg)
-        self._prepared: dict[str | bytes, bytes] = {}
-
-    def prepare_key(self, key: str | bytes) -> bytes:
-        prepared = self._prepared.get(key)
-        if prepared is None:
-            prepared = self._prepared[key] = super().prepare_key(key)
-        return prepared
-
-
-def _decoder() -> jwt.PyJWT:
-    """A private PyJWT whose HS* algorithms keep their prepared keys (see _PreparedHMAC)."""
-    # Options given once here, not per token (pyjwt merges per-call options into a new dict).
-    decoder = jwt.PyJWT(
-        options={
-            "require": ["exp", "sub", "aud"],
-            "verify_signature": True,
-            "verify_aud": True,
-            # Checked by TokenVerifier._check_times against the injected clock.
-            "verify_exp": False,
-            "verify_nbf": False,
-            "verify_iat": False,
-        }
-    )
-    jws = getattr(decoder, "_jws", None)  # pyjwt internals: without them, plain pyjwt is used
-    if jws is not None:
-        for name, hash_alg in (("HS256", HMACAlgorithm.SHA256), ("HS384", HMACAlgorithm.SHA384),
-                               ("HS512", HMACAlgorithm.SHA512)):
-            jws.unregister_algorithm(name)
-            jws.register_algorithm(name, _PreparedHMAC(hash_alg))
-    return decoder
-
-
 def _string_set(claims: Mapping[str, Any], name: str) -> frozenset[str]:
     value = claims.get(name)
     if value is None:
@@ -181,7 +138,7 @@ class TokenVerifier:
         }
         self._leeway = leeway
         self._clock = clock
-        self._jwt = _decoder()
+        self._jwt = make_decoder()
 
     def app(self, app_id: str) -> AppConfig | None:
         """The configured app, or None."""

@@ -197,7 +197,7 @@ def test_minting_checks_its_arguments(rsa_pems: tuple[str, str], ec_pems: tuple[
 
 
 def test_prepared_hmac_keys_stay_per_app(clock: FakeClock) -> None:
-    # HMAC keys are prepared once per secret and kept (realcast.auth._PreparedHMAC): tokens of
+    # HMAC keys are prepared once per secret and kept (realcast.jwt_decoder._PreparedHMAC): tokens of
     # two apps with different secrets, verified in turn, must each need their own secret.
     second_secret = "fedcba9876543210" * 4  # HS512 wants 64 bytes
     apps = [HS_APP, AppConfig("app_two", "HS512", second_secret, API_KEY)]
