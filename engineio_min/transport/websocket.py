@@ -134,8 +134,8 @@ class WsConnection(asyncio.Protocol):
             transport.close()
             return None
         # The front door already parsed the request, so the opening handshake is answered
-        # here (RFC 6455 section 4.2.2) and ServerProtocol starts in the OPEN state: it then
-        # only frames, and keeps no copy of the request's headers for the connection's life.
+        # here (RFC 6455 section 4.2.2); the connection then only reads frames (FrameReader)
+        # and keeps no copy of the request's headers for its life.
         key = request.headers["sec-websocket-key"].strip()
         transport.write(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
