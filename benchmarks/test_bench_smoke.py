@@ -105,3 +105,14 @@ def test_quick_run_against_python_socketio(tmp_path: Path) -> None:
     assert figs["connects_per_s"]["psio_aiohttp"]["median"] > 10
     assert (tmp_path / "results.md").exists()
     assert (tmp_path / "deliveries_by_room.png").exists()
+
+
+def test_connect_cpu_drives_full_connects() -> None:
+    # connect_cpu.py exits with an error if any client gets no chat:joined.
+    out = subprocess.run(
+        [sys.executable, str(HERE / "connect_cpu.py"), "--clients", "100", "--rooms", "3", "--runs", "1"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert "median:" in out and "80 counted connects" in out
+    per_connect_us = float(out.split("median: ")[1].split(" us")[0])
+    assert per_connect_us > 0
