@@ -39,7 +39,7 @@ import jwt
 
 from .config import AppConfig
 from .errors import AuthenticationFailed
-from .jwt_decoder import make_decoder
+from .jwt_decoder import HmacFastPath, make_decoder
 from .keys import VerificationKey, load_signing_key, load_verification_key
 
 __all__ = ["APP_ROLES", "Principal", "Rank", "TokenVerifier", "mint_token"]
@@ -128,7 +128,7 @@ class TokenVerifier:
         clock: wall-clock seconds since the epoch.
     """
 
-    __slots__ = ("_apps", "_clock", "_jwt", "_keys", "_leeway")
+    __slots__ = ("_apps", "_clock", "_fast", "_jwt", "_keys", "_leeway")
 
     def __init__(self, apps: Iterable[AppConfig], leeway: float = 5.0, clock: Callable[[], float] = time.time) -> None:
         self._apps = {app.app_id: app for app in apps}
@@ -139,6 +139,10 @@ class TokenVerifier:
         self._leeway = leeway
         self._clock = clock
         self._jwt = make_decoder()
+        self._fast = {
+            app.app_id: HmacFastPath.for_app(app.jwt_algorithm, self._keys[app.app_id], app.app_id)
+            for app in self._apps.values()
+        }
 
     def app(self, app_id: str) -> AppConfig | None:
         """The configured app, or None."""
@@ -162,6 +166,11 @@ class TokenVerifier:
         return self._principal(app_id, claims)
 
     def _decode(self, token: str, app: AppConfig) -> dict[str, Any]:
+        fast = self._fast[app.app_id]
+        if fast is not None:
+            claims = fast.decode(token)
+            if claims is not None:
+                return claims
         try:
             return self._jwt.decode(token, self._keys[app.app_id], algorithms=[app.jwt_algorithm], audience=app.app_id)
         except jwt.InvalidAlgorithmError:
