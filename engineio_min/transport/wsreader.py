@@ -1,12 +1,14 @@
 """Client WebSocket frames in, messages and control events out: a sans-I/O reader.
 
-Layer: transport; imports only ``websockets.frames``.
+Layer: transport; imports only ``websockets.frames`` (and the ``apply_mask`` it uses).
 
 Each frame is decoded and checked by websockets' frame codec (``Frame.parse``: header,
 masking, reserved bits and opcodes, control-frame rules, size limit; ``Close.parse`` for
 close codes and reasons). This module cuts the byte stream into frames, reassembles
 fragmented messages, enforces the size limit over a whole message and turns control
-frames into events.
+frames into events. A read that holds exactly one whole, final, masked text frame (what a
+client sends nearly every time) is decoded here without the generator-driven parser; any
+other read, and anything odd in that one, goes through ``Frame.parse``.
 
 Why not websockets' ``ServerProtocol``: it keeps, per connection, a suspended parser
 coroutine (three generator frames), a stream reader, a UUID and some twenty attributes,
@@ -23,6 +25,11 @@ from typing import Final
 
 from websockets.exceptions import PayloadTooBig, ProtocolError
 from websockets.frames import Close, Frame, Opcode
+
+try:
+    from websockets.speedups import apply_mask  # what Frame.parse uses too
+except ImportError:  # pragma: no cover - websockets without its C extension
+    from websockets.utils import apply_mask
 
 __all__ = [
     "CLOSE_INVALID_DATA",
@@ -120,6 +127,10 @@ class FrameReader:
         """The events that ``data`` completes, in order."""
         if self.done:
             return []
+        if self._pending is None and self._fragment_opcode is None:
+            text = self._whole_text_frame(data)
+            if text is not None:
+                return [text]
         buffer: bytes | bytearray = data
         pending = self._pending
         if pending is not None:
@@ -147,6 +158,26 @@ class FrameReader:
             if event is not None:
                 events.append(event)
         return events
+
+    def _whole_text_frame(self, data: bytes) -> str | None:
+        """``data`` decoded if it is exactly one valid, final, masked text frame within the
+        size limit, else None (then the parser reads it, and reports what is wrong)."""
+        if len(data) < 6 or data[0] != 0x81:  # FIN, no reserved bits, text
+            return None
+        length = data[1] ^ 0x80  # 128 and up: the mask bit was not set
+        if length < 126:
+            start = 6
+        elif length == 126 and len(data) >= 8:
+            length = data[2] << 8 | data[3]
+            start = 8
+        else:
+            return None  # 127: a 64-bit length, never this short a read
+        if len(data) != start + length or length > self.max_message_size:
+            return None
+        try:
+            return apply_mask(data[start:], data[start - 4:start]).decode()
+        except UnicodeDecodeError:
+            return None
 
     def _parse(self, cursor: _Cursor) -> Frame:
         # Control frames (at most 125 bytes) may come between fragments, whatever room is left.

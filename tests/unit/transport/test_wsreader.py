@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.frames import Frame, Opcode
 
@@ -124,3 +124,66 @@ def test_our_close_frame_keeps_a_long_reason_valid_utf8() -> None:
     payload = frame[2:]
     assert frame[0] == 0x88 and frame[1] == len(payload) <= 125
     assert Close.parse(payload) == Close(1008, "é" * 61)
+
+
+class _ParserOnly(FrameReader):
+    """The reader without its fast path for single text frames: every frame through Frame.parse."""
+
+    __slots__ = ()
+
+    def _whole_text_frame(self, data: bytes) -> str | None:
+        return None
+
+
+def _mutated(frame: bytes, how: int, value: int) -> bytes:
+    if how == 0 or not frame:
+        return frame
+    data = bytearray(frame)
+    if how == 1:
+        data[0] = value  # FIN, reserved bits, opcode
+    elif how == 2:
+        data[1] = value  # mask bit and length
+    elif how == 3:
+        data[value % len(data)] ^= 0xFF  # anywhere, the masked payload included
+    elif how == 4:
+        return bytes(data[: value % len(data)])  # cut short
+    elif how == 5:
+        return bytes(data) + bytes([value])  # one byte too many
+    elif how == 6:
+        data[1] ^= 0x80  # the mask bit cleared, the mask key left in place
+    return bytes(data)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.text(max_size=200), st.binary(max_size=200), st.just("é" * 70)),
+            st.integers(0, 6),
+            st.integers(0, 255),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.sampled_from([60, 125, 126, LIMIT]),
+)
+def test_fast_path_reads_like_the_parser(frames: list[tuple[str | bytes, int, int, bool]], limit: int) -> None:
+    # Whatever the reads hold (one valid text frame, or anything else), the events and the
+    # reader's state match a reader that parses every frame with Frame.parse.
+    fast, parser = FrameReader(limit), _ParserOnly(limit)
+    for payload, how, value, fin in frames:
+        opcode = Opcode.TEXT if isinstance(payload, str) else Opcode.BINARY
+        raw = payload.encode() if isinstance(payload, str) else payload
+        data = _mutated(client(opcode, raw, fin), how, value)
+        assert fast.feed(data) == parser.feed(data)
+        assert (fast.done, fast._pending, fast._fragments) == (parser.done, parser._pending, parser._fragments)
+
+
+def test_fast_path_takes_a_whole_text_frame() -> None:
+    # Not vacuous: a single text frame, short or with a 16-bit length, is decoded by the fast path.
+    reader = FrameReader(LIMIT)
+    for text in ("40", "x" * 125, "é" * 300):
+        assert reader._whole_text_frame(client(Opcode.TEXT, text.encode())) == text
+    assert reader._whole_text_frame(client(Opcode.TEXT, b"x" * (LIMIT + 1))) is None
+    assert reader._whole_text_frame(_mutated(client(Opcode.TEXT, b"40"), 6, 0)) is None  # mask bit off
