@@ -30,7 +30,8 @@ __all__ = ["HmacFastPath", "decode_segment", "make_decoder"]
 _BASE64URL_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _URLSAFE_TO_STANDARD: Final = bytes.maketrans(b"-_", b"+/")
 _REQUIRED_CLAIMS: Final = ("exp", "sub", "aud")
-_HMAC_HASHES: Final = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}
+# The HS* algorithms and their hashes, as pyjwt's HMACAlgorithm names them.
+_HMAC_HASHES: Final = {"HS256": HMACAlgorithm.SHA256, "HS384": HMACAlgorithm.SHA384, "HS512": HMACAlgorithm.SHA512}
 
 
 class _PreparedHMAC(HMACAlgorithm):
@@ -105,8 +106,7 @@ def make_decoder() -> jwt.PyJWT:
     )
     jws = getattr(decoder, "_jws", None)  # pyjwt internals: without them, plain pyjwt is used
     if jws is not None:
-        for name, hash_alg in (("HS256", HMACAlgorithm.SHA256), ("HS384", HMACAlgorithm.SHA384),
-                               ("HS512", HMACAlgorithm.SHA512)):
+        for name, hash_alg in _HMAC_HASHES.items():
             jws.unregister_algorithm(name)
             jws.register_algorithm(name, _PreparedHMAC(hash_alg))
         if hasattr(jws, "_decode_base64url_segment"):
@@ -149,7 +149,7 @@ class HmacFastPath:
         """The fast path for an app, or None when its tokens must all go to pyjwt."""
         if algorithm not in _HMAC_HASHES or not isinstance(key, str | bytes):
             return None
-        hmac_algorithm = HMACAlgorithm(getattr(HMACAlgorithm, "SHA" + algorithm[2:]))
+        hmac_algorithm = HMACAlgorithm(_HMAC_HASHES[algorithm])
         try:
             prepared = hmac_algorithm.prepare_key(key)
         except jwt.InvalidKeyError:
