@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import gc
 import json
 import os
 import sys
@@ -147,10 +146,9 @@ def main() -> None:
                 REALCAST_APP_ID="app_bench", REALCAST_JWT_SECRET=SECRET, REALCAST_API_KEY="bench-api-key-0123456789",
                 REALCAST_LOG_LEVEL="WARNING", REALCAST_DEV="false", REALCAST_DATA_DIR=data_dir,
             )  # fmt: skip
-            # As `realcast serve` does (realcast.__main__._tune_gc).
-            gc.collect()
-            gc.freeze()
-            gc.set_threshold(20_000, 50, 100)
+            from realcast.__main__ import _tune_gc
+
+            _tune_gc()  # as `realcast serve` does
             profile = args.profile if run == args.runs - 1 else None
             results.append(uvloop.run(_measure(args.clients, args.rooms, profile)))
             print(f"run {run + 1}: {results[-1] * 1e6:.1f} us CPU per connect", flush=True)
