@@ -561,10 +561,14 @@ class EngineEndpoint:
             raise HandshakeError(5)
         session = self._open_session("polling", request.remote_addr)
         upgrades = ["websocket"] if self.options.allow_upgrades and "websocket" in self.options.transports else []
-        body = encode_open(session.sid, upgrades, self.options.ping_interval, self.options.ping_timeout,
-                           self.options.max_payload)
+        body = self._open_text(session.sid, upgrades)
         responder.send(self.text_response(body, request))
         self._start_handler(session)
+
+    def _open_text(self, sid: str, upgrades: Sequence[str]) -> str:
+        """The OPEN packet for a new session with this endpoint's options."""
+        options = self.options
+        return encode_open(sid, upgrades, options.ping_interval, options.ping_timeout, options.max_payload)
 
     def _open_session(self, transport_name: str, remote_addr: str, sid: str | None = None) -> EngineSession:
         if sid is None:
@@ -613,8 +617,7 @@ class EngineEndpoint:
             session.start_probe(ws)
         else:
             sid = _new_sid()
-            opening = text_frame(encode_open(sid, [], self.options.ping_interval, self.options.ping_timeout,
-                                             self.options.max_payload))
+            opening = text_frame(self._open_text(sid, []))
             ws = WsConnection.accept(http, request, _RejectWsHandler(), max_size, first_frame=opening)
             if ws is None:
                 return
