@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (or REALCAST_HOST; default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (or REALCAST_PORT; default 8080)")
     serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+    serve.add_argument("--redis-url", help="cluster: Redis for messages and live state (or REALCAST_REDIS_URL)")
+    serve.add_argument(
+        "--database-url", help="cluster: postgresql://... for moderation state (or REALCAST_DATABASE_URL)"
+    )
+    serve.add_argument("--node-id", help="this process's name in the cluster (or REALCAST_NODE_ID)")
+    serve.add_argument("--workers", type=int, help="processes serving this port (or REALCAST_WORKERS; default 1)")
 
     token = commands.add_parser("token", help="mint a JWT for trying the server")
     common(token)
@@ -69,6 +75,10 @@ def _configure(args: argparse.Namespace) -> tuple[ServerConfig, DevApp | None]:
         data_dir=args.data_dir,
         dev_mode=args.dev_mode,
         log_level=getattr(args, "log_level", None),
+        redis_url=getattr(args, "redis_url", None),
+        database_url=getattr(args, "database_url", None),
+        node_id=getattr(args, "node_id", None),
+        workers=getattr(args, "workers", None),
     )
     return ensure_dev_app(load_config(cli))
 

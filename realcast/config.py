@@ -17,6 +17,10 @@ file (``--config`` / ``REALCAST_CONFIG``) > built-in defaults. The TOML file loo
     presence_limit = 1000               # no viewer.joined/left while a stream has more viewers
     jwt_leeway = 5                      # seconds of clock skew tolerated on exp/nbf/iat
     dev_mode = false                    # see ensure_dev_app()
+    redis_url = "redis://127.0.0.1:6379/0"      # cluster: messages and shared live state
+    database_url = "postgresql://realcast@db/realcast"  # cluster: shared moderation state
+    node_id = "n1"                      # this process in the cluster (default: random)
+    workers = 1                         # processes on this port (see README)
 
     [rate_limits]                       # defaults for every app (the seed's limits)
     chat_per_second = 5
@@ -61,6 +65,8 @@ __all__ = [
 ]
 
 APP_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Node ids name Engine.IO sessions ("<node>.<random>") so a balancer can route on them: no dots.
+NODE_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
 MIN_API_KEY_LENGTH: Final = 16
 DEV_APP_ID: Final = "app_dev"
 DEV_APP_FILE: Final = "dev-app.json"
@@ -132,6 +138,13 @@ class ServerConfig:
     jwt_leeway: float = 5.0
     history_size: int = 50
     log_level: str = "INFO"
+    # Cluster (docs: README "Running several processes"). redis_url: messages and short-lived
+    # shared state; database_url: "postgresql://..." for shared moderation state (else SQLite in
+    # data_dir, one process only); node_id: this process's name in the cluster (default: random).
+    redis_url: str | None = None
+    database_url: str | None = None
+    node_id: str | None = None
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.data_dir, Path):
@@ -147,6 +160,13 @@ class ServerConfig:
         _check_range("presence_limit", self.presence_limit, 0, 10_000_000)
         _check_range("jwt_leeway", self.jwt_leeway, 0, 300)
         _check_range("history_size", self.history_size, 1, 1000)
+        if self.node_id is not None and not NODE_ID_RE.fullmatch(self.node_id):
+            raise ConfigError("node_id must be 1-32 characters of a-z A-Z 0-9 _ -")
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("redis_url must start with redis://, rediss:// or unix://")
+        if self.database_url is not None and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("database_url must start with postgresql:// (SQLite needs no URL: it lives in data_dir)")
+        _check_range("workers", self.workers, 1, 256)
         if self.log_level not in _LOG_LEVELS:
             raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
 
@@ -173,6 +193,10 @@ class CliOptions:
     data_dir: Path | None = None
     dev_mode: bool | None = None
     log_level: str | None = None
+    redis_url: str | None = None
+    database_url: str | None = None
+    node_id: str | None = None
+    workers: int | None = None
 
 
 # --- value parsing (shared by the file and the environment) -----------------------------------
@@ -250,6 +274,10 @@ _SERVER_SETTINGS: Final[dict[str, tuple[_Parser, str]]] = {
     "jwt_leeway": (_as_float, "REALCAST_JWT_LEEWAY"),
     "history_size": (_as_int, "REALCAST_HISTORY_SIZE"),
     "log_level": (lambda n, v: _as_str(n, v).upper(), "REALCAST_LOG_LEVEL"),
+    "redis_url": (_as_str, "REALCAST_REDIS_URL"),
+    "database_url": (_as_str, "REALCAST_DATABASE_URL"),
+    "node_id": (_as_str, "REALCAST_NODE_ID"),
+    "workers": (_as_int, "REALCAST_WORKERS"),
 }
 _RATE_ENV_PREFIX: Final = "REALCAST_RATE_"  # e.g. REALCAST_RATE_CHAT_PER_SECOND
 _RATE_FIELDS: Final = tuple(f.name for f in fields(RateLimits))
@@ -401,7 +429,7 @@ def load_config(cli: CliOptions | None = None, env: Mapping[str, str] | None = N
     for key, (parse, var) in _SERVER_SETTINGS.items():
         if env.get(var):
             settings[key] = parse(var, env[var])
-    for key in ("host", "port", "data_dir", "dev_mode", "log_level"):
+    for key in ("host", "port", "data_dir", "dev_mode", "log_level", "redis_url", "database_url", "node_id", "workers"):
         value = getattr(cli, key)
         if value is not None:
             settings[key] = value
