@@ -6,14 +6,18 @@ Background work is two asyncio tasks, never per connection: the analytics ticker
 ``analytics:update`` per subscribed stream every ``analytics_interval`` seconds) and a
 once-a-minute housekeeping pass (expired bans and mutes, stale slow-mode and typing entries,
 idle streams). Viewer counts are coalesced with ``loop.call_later`` timers (see ``live.py``).
+
+Moderation state lives in SQLite in ``data_dir`` (one process, which locks the directory), or in
+PostgreSQL when ``database_url`` is set (any number of processes); ``start`` opens it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from engineio_min import Server
@@ -21,10 +25,12 @@ from engineio_min import Server
 from .backend import BackendApi
 from .config import ServerConfig
 from .connection import analytics_room
+from .errors import ConfigError, StoreUnavailable
 from .handlers import register_core
 from .hub import Hub
 from .models import MAX_SLOW_MODE_INTERVAL
 from .moderation import register_moderation
+from .sqlitestore import SqliteModerationStore
 from .store import ModerationStore
 
 __all__ = ["RealcastApp"]
@@ -36,6 +42,19 @@ HOUSEKEEPING_INTERVAL: Final = 60.0
 
 def _call_later(delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
     return asyncio.get_running_loop().call_later(delay, callback)
+
+
+def open_store(config: ServerConfig) -> ModerationStore:
+    """The moderation store ``config`` asks for, not yet opened (``await store.open()``).
+
+    Raises:
+        DataDirInUse: SQLite, and another process holds ``config.data_dir``.
+    """
+    if config.database_url is not None:
+        from .pgstore import PgModerationStore  # imported here: a single process never needs asyncpg
+
+        return PgModerationStore(config.database_url)
+    return SqliteModerationStore.in_data_dir(config.data_dir)
 
 
 class RealcastApp:
@@ -50,7 +69,7 @@ class RealcastApp:
             raise ValueError("no app configured")
         self.config = config
         self.server = Server(allowed_origins=config.allowed_origins)
-        self.store = ModerationStore.in_data_dir(config.data_dir)
+        self.store = open_store(config)
         self.hub = Hub(self.server.of("/"), config, self.store, _call_later)
         register_core(self.hub)
         register_moderation(self.hub)
@@ -59,8 +78,21 @@ class RealcastApp:
         self.port = 0
 
     async def start(self) -> int:
-        """Listen on the configured host and port; returns the bound port."""
-        self.port = await self.server.start(self.config.host, self.config.port)
+        """Open the moderation store, then listen on the configured host and port; returns the bound port.
+
+        Raises:
+            ConfigError: the moderation database (``database_url``) cannot be opened.
+        """
+        try:
+            await self.store.open()
+        except StoreUnavailable as err:
+            await self.store.close()
+            raise ConfigError(f"database_url: {err.message}") from err
+        try:
+            self.port = await self.server.start(self.config.host, self.config.port)
+        except BaseException:
+            await self.store.close()
+            raise
         self._tasks = [
             asyncio.create_task(self._every(self.config.analytics_interval, self._send_analytics)),
             asyncio.create_task(self._every(HOUSEKEEPING_INTERVAL, self._housekeeping)),
@@ -71,7 +103,7 @@ class RealcastApp:
         """Close every connection cleanly, stop background tasks, close the database."""
         await self._stop_tasks()
         await self.server.shutdown()
-        self.store.close()
+        await self.store.close()
 
     async def run(self, on_listening: Callable[[int], None] | None = None) -> None:
         """Serve until SIGTERM/SIGINT, then shut down cleanly.
@@ -86,7 +118,7 @@ class RealcastApp:
             await self.server.serve_forever()
         finally:
             await self._stop_tasks()
-            self.store.close()
+            await self.store.close()
 
     async def _stop_tasks(self) -> None:
         tasks, self._tasks = self._tasks, []
@@ -97,11 +129,13 @@ class RealcastApp:
                 await task
 
     @staticmethod
-    async def _every(interval: float, job: Callable[[], None]) -> None:
+    async def _every(interval: float, job: Callable[[], Awaitable[None] | None]) -> None:
         while True:
             await asyncio.sleep(interval)
             try:
-                job()
+                pending = job()
+                if inspect.isawaitable(pending):
+                    await pending
             except Exception:  # task boundary: log and keep ticking
                 logger.exception("background job %s failed", job.__name__)
 
@@ -113,9 +147,11 @@ class RealcastApp:
                 payload = state.analytics.snapshot(now).as_payload(state.stream_id)
                 hub.nsp.emit("analytics:update", payload, to=analytics_room(state.app_id, state.stream_id))
 
-    def _housekeeping(self) -> None:
+    async def _housekeeping(self) -> None:
         hub = self.hub
-        self.store.purge_expired()
         hub.slow_mode.purge(MAX_SLOW_MODE_INTERVAL)
         hub.typing.purge(1.0)
         hub.live.forget_idle(hub.mono())
+        # StoreUnavailable is already logged by the store; expired rows wait for the next pass.
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.purge_expired()

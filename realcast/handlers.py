@@ -2,10 +2,12 @@
 
 Layer: application (realcast); imports engineio_min's package root and realcast's modules.
 
-All handlers are plain functions: they run inline, in packet order, and never await (state is
-in memory; SQLite writes happen only for moderation and are a few hundred microseconds in WAL
-mode). Every handler is wrapped by :func:`guarded`, the one place where an :class:`AppError`
-becomes a wire payload: the ``error`` event ``{type, message, retry_after?}`` and, for clients
+The handlers here are plain functions: they run inline, in packet order, and never await (state
+is in memory). Moderation handlers (``moderation.py``) are coroutines, because an action is
+acknowledged only after the moderation store committed it; they run as tasks.
+
+Every handler is wrapped by :func:`guarded`, the one place where an :class:`AppError` becomes a
+wire payload: the ``error`` event ``{type, message, retry_after?}`` and, for clients
 that passed an ack, ``{ok: false, error: {...}}`` as the ack's argument. Successful calls
 answer the ack with ``{ok: true, ...}``.
 
@@ -16,9 +18,10 @@ is sent in both cases (the seed's clients listen for it); see :func:`refuse`.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from engineio_min import ConnectRefused, Socket, ack_requested
@@ -42,7 +45,8 @@ RECENT_MESSAGES: Final = 50  # chat:joined history, per the spec
 TYPING_INTERVAL: Final = 1.0  # at most one chat:typing per user per second
 
 Result = dict[str, object]
-EventFn = Callable[[Hub, Socket, ConnState, Principal, object], "Result | None"]
+# Most handlers return at once; a moderation handler is a coroutine that awaits its database commit.
+EventFn = Callable[[Hub, Socket, ConnState, Principal, object], "Result | Awaitable[Result | None] | None"]
 
 
 def refuse(sock: Socket, error: AppError, event: str = "error") -> Result:
@@ -54,10 +58,30 @@ def refuse(sock: Socket, error: AppError, event: str = "error") -> Result:
     return {"ok": False, "error": payload}
 
 
-def guarded(hub: Hub, event: str, fn: EventFn) -> Callable[..., Result]:
-    """Wrap an event handler: require authentication, map errors, shape the ack."""
+def _answer(result: Result | None) -> Result:
+    return {"ok": True, **result} if result else {"ok": True}
 
-    def handle(sock: Socket, *args: Any) -> Result:
+
+async def _finish(sock: Socket, event: str, pending: Awaitable[Result | None]) -> Result:
+    """The rest of a coroutine handler: the ack is answered only once it has returned."""
+    try:
+        result = await pending
+    except AppError as err:
+        return refuse(sock, err)
+    except Exception:  # a bug: log it, keep the connection, answer the ack
+        logger.exception("handler for %r failed", event)
+        return refuse(sock, InvalidRequest("internal error"))
+    return _answer(result)
+
+
+def guarded(hub: Hub, event: str, fn: EventFn) -> Callable[..., Result | Awaitable[Result]]:
+    """Wrap an event handler: require authentication, map errors, shape the ack.
+
+    A handler that returns a coroutine gets one back: engineio_min runs it as a task (which sees
+    this event's ``ack_requested()``) and answers the ack with its result.
+    """
+
+    def handle(sock: Socket, *args: Any) -> Result | Awaitable[Result]:
         conn = conn_of(sock)
         principal = conn.principal
         if principal is None:
@@ -69,7 +93,10 @@ def guarded(hub: Hub, event: str, fn: EventFn) -> Callable[..., Result]:
         except Exception:  # a bug: log it, keep the connection, answer the ack
             logger.exception("handler for %r failed", event)
             return refuse(sock, InvalidRequest("internal error"))
-        return {"ok": True, **result} if result else {"ok": True}
+        if result is None or type(result) is dict:  # the common, synchronous case
+            return _answer(result)
+        assert inspect.isawaitable(result)
+        return _finish(sock, event, result)
 
     return handle
 

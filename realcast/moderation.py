@@ -12,12 +12,14 @@ Rules, checked in this order after payload validation:
    highest over their open connections; an offline user ranks as a viewer), else
    ``permission_denied``. Deleting one's own message is allowed.
 
-Bans, mutes and slow mode are written to SQLite before anything is announced.
+Bans, mutes and slow mode are committed to the moderation store (SQLite, or PostgreSQL in a
+cluster) before anything is announced or acknowledged, so those handlers are coroutines; when
+the store cannot commit, the action is refused with ``service_unavailable`` and nothing happens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from engineio_min import Socket
@@ -72,19 +74,19 @@ def _announce(hub: Hub, principal: Principal, stream_id: str, target: str, event
     hub.nsp.emit(event, body, to=rooms)
 
 
-def _lift(
+async def _lift(
     hub: Hub,
     conn: ConnState,
     principal: Principal,
     payload: object,
-    lift: Callable[[str, str, str], bool],
+    lift: Callable[[str, str, str], Awaitable[bool]],
     refusal: str,
     event: str,
 ) -> Result:
     """Unban or unmute: ``lift`` the target, ``invalid_request`` (``refusal``) if nothing was lifted."""
     request = parse_target(payload)
     _authorize_on_target(hub, conn, principal, request, payload)
-    if not lift(principal.app_id, request.stream_id, request.target_user_id):
+    if not await lift(principal.app_id, request.stream_id, request.target_user_id):
         raise InvalidRequest(refusal)
     body: Result = {"stream_id": request.stream_id, "user_id": request.target_user_id}
     _announce(hub, principal, request.stream_id, request.target_user_id, event, body)
@@ -95,11 +97,11 @@ def _expiry(expires_at: float | None) -> str | None:
     return None if expires_at is None else iso_utc(expires_at)
 
 
-def ban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+async def ban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
     """``moderation:ban`` -> ``user.banned``, then the user's connections leave the stream."""
     request = parse_ban(payload)
     _authorize_on_target(hub, conn, principal, request, payload)
-    record = hub.store.ban(
+    record = await hub.store.ban(
         principal.app_id,
         request.stream_id,
         request.target_user_id,
@@ -119,16 +121,16 @@ def ban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: 
     return body
 
 
-def unban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+async def unban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
     """``moderation:unban`` -> ``user.unbanned``; ``invalid_request`` if not banned."""
-    return _lift(hub, conn, principal, payload, hub.store.unban, "user is not banned", "user.unbanned")
+    return await _lift(hub, conn, principal, payload, hub.store.unban, "user is not banned", "user.unbanned")
 
 
-def mute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+async def mute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
     """``moderation:mute`` -> ``user.muted``; the user can still read but not send."""
     request = parse_mute(payload)
     _authorize_on_target(hub, conn, principal, request, payload)
-    record = hub.store.mute(
+    record = await hub.store.mute(
         principal.app_id,
         request.stream_id,
         request.target_user_id,
@@ -145,9 +147,9 @@ def mute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload:
     return body
 
 
-def unmute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+async def unmute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
     """``moderation:unmute`` -> ``user.unmuted``; ``invalid_request`` if not muted."""
-    return _lift(hub, conn, principal, payload, hub.store.unmute, "user is not muted", "user.unmuted")
+    return await _lift(hub, conn, principal, payload, hub.store.unmute, "user is not muted", "user.unmuted")
 
 
 def delete_message(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
@@ -168,11 +170,11 @@ def delete_message(hub: Hub, sock: Socket, conn: ConnState, principal: Principal
     return body
 
 
-def slow_mode(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+async def slow_mode(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
     """``moderation:slow-mode`` -> ``chat.slow-mode`` (and ``chat:slow-mode``)."""
     request = parse_slow_mode(payload)
     _authorize(conn, principal, request.stream_id, payload)
-    hub.store.set_slow_mode(principal.app_id, request.stream_id, request.interval if request.enabled else None)
+    await hub.store.set_slow_mode(principal.app_id, request.stream_id, request.interval if request.enabled else None)
     body: Result = {"stream_id": request.stream_id, "enabled": request.enabled, "interval": request.interval}
     room = chat_room(principal.app_id, request.stream_id)
     hub.nsp.emit("chat.slow-mode", body, to=room)
