@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import asyncpg
 
-from .errors import StoreUnavailable
+from .errors import ConfigError, StoreUnavailable
 from .store import Ban, CachedStore, Change, ChangeKind, Mute, SlowMode
 
 __all__ = ["SCHEMA_VERSION", "PgModerationStore"]
@@ -89,7 +89,10 @@ async def _migrate(conn: Any) -> None:
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
         version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
         if version > SCHEMA_VERSION:
-            raise RuntimeError(f"the database's moderation schema {version} is newer than this realcast's")
+            raise ConfigError(
+                f"database_url: the database's moderation schema {version} is newer than this realcast's"
+                f" ({SCHEMA_VERSION}); upgrade realcast"
+            )
         for number in range(version + 1, SCHEMA_VERSION + 1):
             await conn.execute(_MIGRATIONS[number - 1])
             await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
@@ -119,7 +122,7 @@ class PgModerationStore(CachedStore):
 
         Raises:
             StoreUnavailable: PostgreSQL cannot be reached or refused the schema.
-            RuntimeError: the database holds a newer schema than this realcast knows.
+            ConfigError: the database holds a newer schema than this realcast knows.
         """
         try:
             self._pool = await asyncpg.create_pool(

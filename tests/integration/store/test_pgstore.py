@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
-from realcast.errors import StoreUnavailable
+from realcast.errors import ConfigError, StoreUnavailable
 from realcast.pgstore import SCHEMA_VERSION, PgModerationStore
-from realcast.store import Change
+from realcast.store import Ban, Change, ChangeKind
 from tests.services import PostgresServer
 
 from .conftest import Clock
@@ -63,7 +63,7 @@ async def test_a_newer_schema_is_refused(fresh_database_url: str) -> None:
         await conn.execute("INSERT INTO schema_version VALUES (99)")
     finally:
         await conn.close()
-    with pytest.raises(RuntimeError, match="schema 99 is newer"):
+    with pytest.raises(ConfigError, match="schema 99 is newer"):
         await PgModerationStore(fresh_database_url).open()
 
 
@@ -153,3 +153,29 @@ async def test_open_with_postgres_unreachable_is_a_clear_error(private_postgres:
         await store.open()
     with pytest.raises(StoreUnavailable):
         await store.ban("a", "s", "u", reason=None, duration=None, moderator_id="m")
+
+
+async def test_a_change_applied_while_a_reload_reads_is_kept(fresh_database_url: str, clock: Clock) -> None:
+    store = PgModerationStore(fresh_database_url, clock)
+    await store.open()
+    blocker = await asyncpg.connect(fresh_database_url)
+    try:
+        # Hold the reload's first SELECT on a table lock, so that a change arrives mid-reload.
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("LOCK TABLE bans IN ACCESS EXCLUSIVE MODE")
+        reload = asyncio.create_task(store.reload())
+        for _ in range(200):
+            if await blocker.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the reload never waited for the lock")
+        heard = Ban("a", "s", "u", None, clock.now, None, "m")  # another node's ban, newer than the snapshot
+        store.apply(Change(ChangeKind.BAN, "a", "s", "u", heard))
+        await tx.rollback()
+        await reload
+        assert store.get_ban("a", "s", "u") == heard
+    finally:
+        await blocker.close()
+        await store.close()
