@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from .engine import SERVER_SHUTDOWN, EngineEndpoint, EngineOptions, EngineSession, SessionFactory
 from .fanout import Flusher
-from .socketio import Namespace, SioConnection
+from .socketio import AdapterFactory, Namespace, SioConnection
 from .transport.http import HttpConnection, HttpRequest, HttpResponse, Responder
 
 __all__ = ["RouteHandler", "Server"]
@@ -29,6 +29,11 @@ ROUTE_BODY_LIMIT = 1024 * 1024
 def _matches(route: str, path: str) -> bool:
     """A route matches its exact path, or every path under it when it ends with ``/``."""
     return path == route or (route.endswith("/") and path.startswith(route))
+
+
+def _valid_node_id(node_id: str) -> bool:
+    # It goes into sids (URL query strings, routed on by balancers) and Redis channel names.
+    return 0 < len(node_id) <= 64 and all(c.isascii() and (c.isalnum() or c in "_-") for c in node_id)
 
 
 def _mount(path: str) -> str:
@@ -47,6 +52,10 @@ class Server:
         transports: the enabled transports.
         max_buffered_bytes: a client with more unsent bytes is disconnected.
         droppable_buffered_bytes: above this, droppable broadcasts skip the client.
+        node_id: this node's name in a cluster; Socket.IO sids then start with ``"{node_id}."``.
+        adapter_factory: builds each namespace's adapter (rooms and broadcast delivery);
+            None: ``LocalAdapter``, this process only. For a cluster, e.g.
+            ``lambda nsp: RedisAdapter(nsp, client, node_id)``.
     """
 
     def __init__(
@@ -62,7 +71,15 @@ class Server:
         allow_upgrades: bool = True,
         max_buffered_bytes: int = 8 * 1024 * 1024,
         droppable_buffered_bytes: int = 256 * 1024,
+        node_id: str | None = None,
+        adapter_factory: AdapterFactory | None = None,
     ) -> None:
+        if node_id is not None and not _valid_node_id(node_id):
+            raise ValueError(f"node_id must be 1-64 characters of A-Z a-z 0-9 _ -, got {node_id!r}")
+        self.node_id = node_id
+        # Socket sids start with it, so that an emit to a sid of another node finds that node.
+        self.sid_prefix = f"{node_id}." if node_id else ""
+        self.adapter_factory = adapter_factory
         self.options = EngineOptions(
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
@@ -84,6 +101,8 @@ class Server:
         self._connections: set[asyncio.Transport] = set()
         self._route_tasks: set[asyncio.Future[None]] = set()
         self.port = 0
+        self._started = False
+        self._adapter_tasks: set[asyncio.Future[None]] = set()
         self.mount_engine(path, self._new_connection, self.options)
 
     # -- application API ----------------------------------------------------------
@@ -92,7 +111,16 @@ class Server:
         namespace = self.namespaces.get(name)
         if namespace is None:
             namespace = self.namespaces[name] = Namespace(self, name)
+            if self._started:  # created while serving: its adapter starts now (in the background)
+                task = asyncio.ensure_future(namespace.adapter.start())
+                self._adapter_tasks.add(task)
+                task.add_done_callback(self._adapter_started)
         return namespace
+
+    def _adapter_started(self, task: asyncio.Future[None]) -> None:
+        self._adapter_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("adapter failed to start", exc_info=task.exception())
 
     def route(self, method: str, path: str, handler: RouteHandler) -> None:
         """Serve ``method path`` (a trailing ``/`` matches the prefix) with ``handler``."""
@@ -163,7 +191,10 @@ class Server:
         return _TrackedHttpConnection(self)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen on ``host:port``; returns the bound port."""
+        """Start every namespace's adapter, then listen on ``host:port``; returns the bound port."""
+        for namespace in list(self.namespaces.values()):
+            await namespace.adapter.start()
+        self._started = True
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._protocol_factory, host, port, backlog=4096)
         sockname = self._server.sockets[0].getsockname()
@@ -188,6 +219,12 @@ class Server:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
             self._server = None
+        self._started = False
+        for namespace in list(self.namespaces.values()):
+            try:
+                await namespace.adapter.close()
+            except Exception:
+                logger.exception("adapter of %s failed to close", namespace.name)
 
     async def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT, then shut down cleanly."""
