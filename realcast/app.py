@@ -17,12 +17,18 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from engineio_min import Server
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from engineio_min import Namespace, Server
+from engineio_min.redis_adapter import RedisAdapter
 
 from .backend import BackendApi
+from .cluster import ClusterState
 from .config import ServerConfig
 from .connection import analytics_room
 from .errors import ConfigError, StoreUnavailable
@@ -68,9 +74,35 @@ class RealcastApp:
         if not config.apps:
             raise ValueError("no app configured")
         self.config = config
-        self.server = Server(allowed_origins=config.allowed_origins)
+        self.redis: Redis | None = None
+        self.node_id = config.node_id
+        adapter_factory = None
+        if config.redis_url is not None:
+            self.node_id = config.node_id or "n" + secrets.token_hex(4)
+            self.redis = Redis.from_url(config.redis_url)
+            client, node_id = self.redis, self.node_id
+
+            def adapter_factory(nsp: Namespace) -> RedisAdapter:
+                return RedisAdapter(nsp, client, node_id)
+
+        self.server = Server(
+            allowed_origins=config.allowed_origins, node_id=self.node_id, adapter_factory=adapter_factory
+        )
         self.store = open_store(config)
         self.hub = Hub(self.server.of("/"), config, self.store, _call_later)
+        if self.redis is not None:
+            assert self.node_id is not None
+            self.hub.attach_cluster(
+                ClusterState(
+                    self.redis,
+                    self.node_id,
+                    on_presence=self.hub.cluster_presence,
+                    on_reap=self.hub.cluster_reaped,
+                    local_presence=self.hub.local_presence,
+                    wall=self.hub.wall,
+                )
+            )
+            self.hub.nsp.adapter.on_resync = self._resync
         register_core(self.hub)
         register_moderation(self.hub)
         BackendApi(self.hub).install(self.server)
@@ -89,8 +121,11 @@ class RealcastApp:
             await self.store.close()
             raise ConfigError(f"database_url: {err.message}") from err
         try:
+            if self.hub.cluster is not None:
+                await self.hub.cluster.start()
             self.port = await self.server.start(self.config.host, self.config.port)
         except BaseException:
+            await self._leave_cluster()
             await self.store.close()
             raise
         self._tasks = [
@@ -103,6 +138,7 @@ class RealcastApp:
         """Close every connection cleanly, stop background tasks, close the database."""
         await self._stop_tasks()
         await self.server.shutdown()
+        await self._leave_cluster()
         await self.store.close()
 
     async def run(self, on_listening: Callable[[int], None] | None = None) -> None:
@@ -118,7 +154,24 @@ class RealcastApp:
             await self.server.serve_forever()
         finally:
             await self._stop_tasks()
+            await self._leave_cluster()
             await self.store.close()
+
+    async def _leave_cluster(self) -> None:
+        """Take this node's viewers out of the cluster's counts and close the Redis client."""
+        if self.hub.cluster is not None:
+            await self.hub.cluster.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def _resync(self) -> None:
+        """After a Redis reconnect: re-assert this node's presence (moderation state: see the store)."""
+        if self.hub.cluster is not None:
+            await self.hub.cluster.resync()
+        try:
+            await self.store.reload()  # changes published while the link was down were missed
+        except StoreUnavailable:
+            logger.warning("could not reload moderation state after a reconnect; the cache stays as it was")
 
     async def _stop_tasks(self) -> None:
         tasks, self._tasks = self._tasks, []
@@ -137,15 +190,30 @@ class RealcastApp:
                 if inspect.isawaitable(pending):
                     await pending
             except Exception:  # task boundary: log and keep ticking
-                logger.exception("background job %s failed", job.__name__)
+                logger.exception("background job %s failed", getattr(job, "__name__", job))
 
-    def _send_analytics(self) -> None:
+    def _send_analytics(self) -> Awaitable[None] | None:
         hub = self.hub
+        if hub.cluster is not None:
+            return self._send_cluster_analytics()
         now = hub.mono()
         for state in list(hub.live.streams.values()):
             if state.analytics_subscribers:
                 payload = state.analytics.snapshot(now).as_payload(state.stream_id)
                 hub.nsp.emit("analytics:update", payload, to=analytics_room(state.app_id, state.stream_id))
+        return None
+
+    async def _send_cluster_analytics(self) -> None:
+        """Each node sends the cluster's figures to its own subscribers (local=True)."""
+        hub = self.hub
+        assert hub.cluster is not None
+        for state in [s for s in hub.live.streams.values() if s.analytics_subscribers]:
+            try:
+                snapshot = await hub.cluster.snapshot(state.app_id, state.stream_id)
+            except (ConnectionError, RedisError):
+                return  # Redis is away: no figures this round rather than wrong ones
+            room = analytics_room(state.app_id, state.stream_id)
+            hub.nsp.emit("analytics:update", snapshot.as_payload(state.stream_id), to=room, local=True)
 
     async def _housekeeping(self) -> None:
         hub = self.hub

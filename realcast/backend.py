@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
+
+from redis.exceptions import RedisError
 
 from engineio_min import HttpRequest, HttpResponse, Server
 
 from .config import AppConfig
+from .history import ChatHistory
 from .hub import Hub
 from .ids import iso_utc
 from .live import StreamState
@@ -76,12 +79,16 @@ def _text(body: dict[str, object], key: str, max_length: int, *, required: bool)
     return value
 
 
+# What an action did: the fields it adds to the answer, and the event to announce (if any).
+Outcome = tuple[dict[str, object], tuple[str, dict[str, object]] | None]
+
+
 class BackendApi:
     """The HTTP routes, bound to one :class:`Hub`."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self._actions: dict[str, Callable[[StreamState, dict[str, object]], dict[str, object]]] = {
+        self._actions: dict[str, Callable[[StreamState, dict[str, object]], Outcome]] = {
             "live": self._live,
             "offline": self._offline,
             "error": self._error,
@@ -91,14 +98,50 @@ class BackendApi:
         """Register the routes on ``server``."""
         server.route("GET", API_PREFIX, self.handle)
         server.route("POST", API_PREFIX, self.handle)
-        server.route("GET", "/healthz", lambda request: HttpResponse.json({"status": "ok"}))
+        server.route("GET", "/healthz", self._health)
 
-    def handle(self, request: HttpRequest) -> HttpResponse:
+    def _health(self, request: HttpRequest) -> HttpResponse:
+        """200 while the node serves its clients; "degraded" while it cannot reach the cluster's Redis."""
+        cluster = self.hub.cluster
+        if cluster is None:
+            return HttpResponse.json({"status": "ok"})
+        redis_ok = cluster.redis_ok and self.hub.nsp.adapter.healthy
+        status = "ok" if redis_ok else "degraded"
+        return HttpResponse.json({"status": status, "node": cluster.node_id, "redis": redis_ok})
+
+    def handle(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         """Dispatch one ``/api/v1/apps/...`` request."""
         try:
-            return HttpResponse.json(self._dispatch(request))
+            if self.hub.cluster is not None:
+                return self._handle_cluster(*self._route(request))
+            return HttpResponse.json(self._dispatch(*self._route(request)))
         except ApiError as err:
             return err.response()
+
+    async def _handle_cluster(
+        self, app_id: str, stream_id: str, action: Callable[[StreamState, dict[str, object]], Outcome] | None,
+        body: dict[str, object],
+    ) -> HttpResponse:
+        """The same routes over the cluster's shared stream status (Redis) and analytics."""
+        cluster = self.hub.cluster
+        assert cluster is not None
+        # A scratch state: the shared status is read into it, changed, and written back.
+        state = StreamState(app_id, stream_id, ChatHistory(1))
+        try:
+            await cluster.load_status(state)
+            result: dict[str, object] = {}
+            announce = None
+            if action is not None:
+                result, announce = action(state, body)
+                await cluster.save_status(state)
+            viewers = await cluster.viewers(app_id, stream_id)
+            snapshot = await cluster.snapshot(app_id, stream_id)
+        except (ConnectionError, RedisError):
+            return ApiError(503, "the cluster's Redis is unreachable, retry later").response()
+        if announce is not None:
+            self.hub.emit_to_stream(app_id, stream_id, *announce)
+        status = self._status(state, app_id, stream_id, viewers, snapshot.as_payload(stream_id))
+        return HttpResponse.json({**status, **result})
 
     def _authenticate(self, request: HttpRequest, app_id: str) -> AppConfig:
         app = self.hub.verifier.app(app_id)
@@ -110,7 +153,10 @@ class BackendApi:
             raise ApiError(401, "invalid API key")
         return app
 
-    def _dispatch(self, request: HttpRequest) -> dict[str, object]:
+    def _route(
+        self, request: HttpRequest
+    ) -> tuple[str, str, Callable[[StreamState, dict[str, object]], Outcome] | None, dict[str, object]]:
+        """(app_id, stream_id, the action or None for a status read, the body) of a valid request."""
         parts = request.path[len(API_PREFIX) :].split("/")
         # {app_id}/streams/{stream_id}[/{action}]
         if len(parts) not in (3, 4) or parts[1] != "streams":
@@ -122,52 +168,64 @@ class BackendApi:
         if len(parts) == 3:
             if request.method != "GET":
                 raise ApiError(405, "method not allowed")
-            state = self.hub.live.peek(app.app_id, stream_id)
-            return self._status(state, app.app_id, stream_id)
+            return app.app_id, stream_id, None, {}
         action = self._actions.get(parts[3])
         if action is None:
             raise ApiError(404, "not found")
         if request.method != "POST":
             raise ApiError(405, "method not allowed")
-        body = _json_body(request)
-        state = self.hub.live.get(app.app_id, stream_id)
-        result = action(state, body)
-        return {**self._status(state, app.app_id, stream_id), **result}
+        return app.app_id, stream_id, action, _json_body(request)
+
+    def _dispatch(
+        self, app_id: str, stream_id: str, action: Callable[[StreamState, dict[str, object]], Outcome] | None,
+        body: dict[str, object],
+    ) -> dict[str, object]:
+        if action is None:
+            state = self.hub.live.peek(app_id, stream_id)
+            return self._status(state, app_id, stream_id)
+        state = self.hub.live.get(app_id, stream_id)
+        result, announce = action(state, body)
+        if announce is not None:
+            self.hub.emit_to_stream(app_id, stream_id, *announce)
+        return {**self._status(state, app_id, stream_id), **result}
 
     # --- actions ------------------------------------------------------------------------------
 
-    def _live(self, state: StreamState, body: dict[str, object]) -> dict[str, object]:
+    def _live(self, state: StreamState, body: dict[str, object]) -> Outcome:
         title = _text(body, "title", MAX_TITLE_LENGTH, required=False)
         transition = state.go_live(title, self.hub.wall())
-        if transition.changed:
-            assert state.started_at is not None
-            payload = {"stream_id": state.stream_id, "title": title, "started_at": iso_utc(state.started_at)}
-            self.hub.emit_to_stream(state.app_id, state.stream_id, "stream.live", payload)
-        return {"changed": transition.changed}
+        if not transition.changed:
+            return {"changed": False}, None
+        assert state.started_at is not None
+        payload: dict[str, object] = {
+            "stream_id": state.stream_id, "title": title, "started_at": iso_utc(state.started_at)
+        }
+        return {"changed": True}, ("stream.live", payload)
 
-    def _offline(self, state: StreamState, body: dict[str, object]) -> dict[str, object]:
+    def _offline(self, state: StreamState, body: dict[str, object]) -> Outcome:
         transition = state.go_offline(self.hub.wall())
-        if transition.changed:
-            assert state.ended_at is not None
-            payload = {
-                "stream_id": state.stream_id,
-                "duration": round(transition.duration),
-                "ended_at": iso_utc(state.ended_at),
-            }
-            self.hub.emit_to_stream(state.app_id, state.stream_id, "stream.offline", payload)
-        return {"changed": transition.changed, "duration": round(transition.duration)}
+        result: dict[str, object] = {"changed": transition.changed, "duration": round(transition.duration)}
+        if not transition.changed:
+            return result, None
+        assert state.ended_at is not None
+        payload: dict[str, object] = {
+            "stream_id": state.stream_id,
+            "duration": round(transition.duration),
+            "ended_at": iso_utc(state.ended_at),
+        }
+        return result, ("stream.offline", payload)
 
-    def _error(self, state: StreamState, body: dict[str, object]) -> dict[str, object]:
+    def _error(self, state: StreamState, body: dict[str, object]) -> Outcome:
         error = _text(body, "error", MAX_ERROR_LENGTH, required=True)
         state.go_error(error)
-        self.hub.emit_to_stream(
-            state.app_id, state.stream_id, "stream.error", {"stream_id": state.stream_id, "error": error}
-        )
-        return {"changed": True}
+        return {"changed": True}, ("stream.error", {"stream_id": state.stream_id, "error": error})
 
     # --- status -------------------------------------------------------------------------------
 
-    def _status(self, state: StreamState | None, app_id: str, stream_id: str) -> dict[str, object]:
+    def _status(
+        self, state: StreamState | None, app_id: str, stream_id: str,
+        viewers: int | None = None, analytics: dict[str, object] | None = None,
+    ) -> dict[str, object]:
         hub = self.hub
         slow = hub.store.get_slow_mode(app_id, stream_id)
         moderation = {
@@ -193,7 +251,7 @@ class BackendApi:
             "started_at": None if state.started_at is None else iso_utc(state.started_at),
             "ended_at": None if state.ended_at is None else iso_utc(state.ended_at),
             "error": state.error,
-            "viewers": state.viewer_count,
-            "analytics": state.analytics.snapshot(hub.mono()).as_payload(stream_id),
+            "viewers": state.viewer_count if viewers is None else viewers,
+            "analytics": state.analytics.snapshot(hub.mono()).as_payload(stream_id) if analytics is None else analytics,
             **moderation,
         }

@@ -217,11 +217,11 @@ class ClusterState:
     async def _run_ops(self, ops: list[_Op]) -> None:
         if not ops:
             return
-        pipe = self.client.pipeline(transaction=False)
-        for op in ops:
-            op.add(pipe)
         try:
-            replies = await pipe.execute(raise_on_error=False)
+            async with self.client.pipeline(transaction=False) as pipe:
+                for op in ops:
+                    op.add(pipe)
+                replies = await pipe.execute(raise_on_error=False)
         except Exception as exc:  # the link: every op of this round is lost
             self._link_failed(exc)
             for op in ops:
@@ -375,11 +375,11 @@ class ClusterState:
 
     # --- chat history -------------------------------------------------------------------------
 
-    def remember(self, app_id: str, stream_id: str, message: ChatMessage) -> None:
-        """Append a sent message to the stream's shared history."""
+    def remember(self, app_id: str, stream_id: str, message: ChatMessage) -> asyncio.Future[Any]:
+        """Append a sent message to the stream's shared history; the future resolves once it is there."""
         keys = [_key(app_id, stream_id, "h"), _key(app_id, stream_id, "hm")]
         args: list[str | bytes | int] = [message.message_id, msgspec.json.encode(message.as_payload()), self._retain]
-        self._submit(lambda p: _eval(p, self._history_add, keys, args))
+        return self._ask(lambda p: _eval(p, self._history_add, keys, args))
 
     async def recent(self, app_id: str, stream_id: str, n: int) -> list[dict[str, object]]:
         """The stream's newest ``n`` messages, oldest first, whichever node they were sent on."""

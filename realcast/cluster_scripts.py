@@ -120,10 +120,17 @@ return 1
 """
 
 # ARGV[1] n: the newest n messages, oldest first, as JSON strings.
+# Nodes append in the order their pipelines reach Redis, which can differ by a few messages from
+# the order they were sent in; message ids sort by send time (ULID layout, see ids.py), so the
+# newest 2n by arrival are sorted by id and the last n of those are the answer.
 HISTORY_RECENT: Final = """
-local ids = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
+local n = tonumber(ARGV[1])
+local ids = redis.call('LRANGE', KEYS[1], -2 * n, -1)
 if #ids == 0 then return {} end
-return redis.call('HMGET', KEYS[2], unpack(ids))
+table.sort(ids)
+local newest = {}
+for i = math.max(#ids - n + 1, 1), #ids do newest[#newest + 1] = ids[i] end
+return redis.call('HMGET', KEYS[2], unpack(newest))
 """
 
 # ARGV[1] id. Returns 1 if the message was there (and is now gone), else 0.

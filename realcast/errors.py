@@ -12,8 +12,10 @@ Layer: application (realcast); imports only the standard library.
         PermissionDenied       -> "permission_denied"
         RateLimitExceeded      -> "rate_limit_exceeded", with retry_after in seconds
         InvalidRequest         -> "invalid_request"
-        StoreUnavailable       -> "service_unavailable" (realcast's fifth type: the moderation
-                                  database could not save the action; nothing was changed)
+        ServiceUnavailable     -> "service_unavailable" (realcast's fifth type): a service the server
+                                  needs (the moderation database, a cluster's Redis) could not do it;
+                                  nothing was changed, the client may retry
+          StoreUnavailable       the moderation database did not commit the action
 
 An ``AppError`` is turned into a wire payload in exactly one place (the handler wrapper in
 ``handlers.py``) through :meth:`AppError.as_payload`. Messages are written for end users and
@@ -36,6 +38,7 @@ __all__ = [
     "PermissionDenied",
     "RateLimitExceeded",
     "RealcastError",
+    "ServiceUnavailable",
     "StoreUnavailable",
     "round_retry_after",
 ]
@@ -139,9 +142,17 @@ class InvalidRequest(AppError):
         super().__init__(ErrorType.INVALID_REQUEST, message)
 
 
-class StoreUnavailable(AppError):
+class ServiceUnavailable(AppError):
+    """A service the server needs (the moderation database, a cluster's Redis) could not do the
+    action; it did not happen and may be retried."""
+
+    def __init__(self, message: str = "service unavailable, please retry") -> None:
+        super().__init__(ErrorType.SERVICE_UNAVAILABLE, message)
+
+
+class StoreUnavailable(ServiceUnavailable):
     """The moderation database did not commit the action (down, unreachable, or a failed
     statement); the action did not happen and may be retried. Reads go on from the cache."""
 
     def __init__(self, message: str = "moderation is unavailable right now, please retry") -> None:
-        super().__init__(ErrorType.SERVICE_UNAVAILABLE, message)
+        super().__init__(message)
