@@ -47,6 +47,8 @@ class Server:
         transports: the enabled transports.
         max_buffered_bytes: a client with more unsent bytes is disconnected.
         droppable_buffered_bytes: above this, droppable broadcasts skip the client.
+        node_id: this process's name behind a load balancer; every Engine.IO sid then starts
+            with ``node_id + "."`` so that the balancer can route on the ``sid`` query parameter.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class Server:
         allow_upgrades: bool = True,
         max_buffered_bytes: int = 8 * 1024 * 1024,
         droppable_buffered_bytes: int = 256 * 1024,
+        node_id: str | None = None,
     ) -> None:
         self.options = EngineOptions(
             ping_interval=ping_interval,
@@ -72,6 +75,7 @@ class Server:
             allowed_origins=allowed_origins,
             max_buffered_bytes=max_buffered_bytes,
             droppable_buffered_bytes=droppable_buffered_bytes,
+            node_id=node_id,
         )
         self.connect_timeout = connect_timeout
         self.namespaces: dict[str, Namespace] = {}
@@ -162,10 +166,16 @@ class Server:
     def _protocol_factory(self) -> HttpConnection:
         return _TrackedHttpConnection(self)
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen on ``host:port``; returns the bound port."""
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False) -> int:
+        """Listen on ``host:port``; returns the bound port.
+
+        ``reuse_port``: bind with SO_REUSEPORT, so that several processes share the port and the
+        kernel spreads new connections over them.
+        """
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol_factory, host, port, backlog=4096)
+        self._server = await loop.create_server(
+            self._protocol_factory, host, port, backlog=4096, reuse_port=reuse_port
+        )
         sockname = self._server.sockets[0].getsockname()
         self.port = int(sockname[1])
         return self.port

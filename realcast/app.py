@@ -49,7 +49,7 @@ class RealcastApp:
         if not config.apps:
             raise ValueError("no app configured")
         self.config = config
-        self.server = Server(allowed_origins=config.allowed_origins)
+        self.server = Server(allowed_origins=config.allowed_origins, node_id=config.node_id)
         self.store = ModerationStore.in_data_dir(config.data_dir)
         self.hub = Hub(self.server.of("/"), config, self.store, _call_later)
         register_core(self.hub)
@@ -60,7 +60,9 @@ class RealcastApp:
 
     async def start(self) -> int:
         """Listen on the configured host and port; returns the bound port."""
-        self.port = await self.server.start(self.config.host, self.config.port)
+        # One of several workers on this port (realcast serve --workers): share it with SO_REUSEPORT.
+        reuse_port = self.config.workers > 1
+        self.port = await self.server.start(self.config.host, self.config.port, reuse_port=reuse_port)
         self._tasks = [
             asyncio.create_task(self._every(self.config.analytics_interval, self._send_analytics)),
             asyncio.create_task(self._every(HOUSEKEEPING_INTERVAL, self._housekeeping)),
