@@ -61,9 +61,10 @@ def _parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         help="processes serving this port with SO_REUSEPORT, named <node-id>-w1..wN (or REALCAST_WORKERS; "
-        "default 1). N > 1 needs --redis-url and --database-url. The kernel spreads connections, not "
-        "sessions: only WebSocket-only clients work directly; long-polling clients need the balancer "
-        "of deploy/ in front (it routes on the sid)",
+        "default 1). N > 1 needs --redis-url and --database-url. The kernel spreads TCP connections, "
+        "not sessions, over the workers: only WebSocket-only clients work with --workers. For "
+        "long-polling (and polling-then-upgrade) clients run one node per port behind the balancer "
+        "of deploy/ instead, which routes each request to its session's node",
     )
 
     token = commands.add_parser("token", help="mint a JWT for trying the server")

@@ -11,9 +11,11 @@ systemd sees one failure and restarts the whole set, instead of a half-sized ser
 
 Each worker is a full RealCast node named ``<node_id>-w<k>`` (or ``<host>-w<k>`` without a
 node id), so its Engine.IO sids start with that name. The kernel spreads new TCP connections
-over the workers: a long-polling client's next request may land on another worker than the one
-holding its session, so polling clients need the balancer of ``deploy/`` in front (it routes on
-the sid); WebSocket-only clients work without it (one connection, one worker).
+over the workers: a long-polling client's next request, or its upgrade, may land on another
+worker than the one holding its session, and a balancer in front cannot help (it sees one
+address). So --workers serves WebSocket-only clients; for polling clients run one node per port
+behind the balancer of ``deploy/`` (see deploy/README.md). A WebSocket is one connection, held
+by one worker from its handshake on.
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ def realcast_nodes(data_root: Path, node_ids: Sequence[str]) -> Iterator[dict[st
         yield nodes
     finally:
         for node in nodes.values():
-            node.stop()
+            if not node.stderr.closed:  # not stopped by the test already
+                node.stop()
 
 
 def haproxy_config(port: int, node_ports: dict[str, int]) -> str:

@@ -184,6 +184,21 @@ def test_health_check_is_served_through_the_balancer(haproxy: Balancer) -> None:
     assert status == 200 and json.loads(body) == {"status": "ok"}
 
 
+async def test_when_a_node_dies_its_clients_start_over_on_another(tmp_path: Path) -> None:
+    with realcast_nodes(tmp_path / "nodes", NODE_IDS) as own_nodes:
+        balancer = start_haproxy(tmp_path, {n: p.port for n, p in own_nodes.items()})
+        try:
+            own_nodes["n1"].stop()
+            # Before the health check marks n1 down: redispatched to n2, which knows no such session.
+            status, body = http("POST", f"{balancer.url}/socket.io/?EIO=4&transport=polling&sid=n1.{'A' * 20}", "1")
+            assert status == 400 and "Session ID unknown" in body, (status, body)
+            # New sessions all land on n2, over polling too.
+            results = await asyncio.gather(*(python_client(balancer.url, f"survivor_{i}", ["polling"]) for i in range(3)))
+            assert {node_of(r["sid"]) for r in results} == {"n2"}
+        finally:
+            balancer.stop()
+
+
 # -- nginx (optional: only where it is installed) -----------------------------------------------
 
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx-light)")
