@@ -193,7 +193,9 @@ async def test_when_a_node_dies_its_clients_start_over_on_another(tmp_path: Path
             status, body = http("POST", f"{balancer.url}/socket.io/?EIO=4&transport=polling&sid=n1.{'A' * 20}", "1")
             assert status == 400 and "Session ID unknown" in body, (status, body)
             # New sessions all land on n2, over polling too.
-            results = await asyncio.gather(*(python_client(balancer.url, f"survivor_{i}", ["polling"]) for i in range(3)))
+            results = await asyncio.gather(
+                *(python_client(balancer.url, f"survivor_{i}", ["polling"]) for i in range(3))
+            )
             assert {node_of(r["sid"]) for r in results} == {"n2"}
         finally:
             balancer.stop()
