@@ -100,7 +100,8 @@ def run_workers(config: ServerConfig, worker: Worker, on_listening: Callable[[in
         supervisor = _Supervisor(processes)
         supervisor.install_signal_handlers()
         if not supervisor.wait_ready(ready_reader, len(processes)):
-            return supervisor.stop_all_and_wait(failed=True)
+            # Stopped by SIGTERM/SIGINT during start-up is a clean stop; anything else failed.
+            return supervisor.stop_all_and_wait(failed=not supervisor.stopping)
     on_listening(port)
     return supervisor.wait()
 
@@ -171,6 +172,7 @@ class _Supervisor:
                         pending -= 1
                 elif isinstance(item, int) and item in sentinels:
                     process = sentinels[item]
+                    process.join(5)  # its exit status (the sentinel fires as it exits)
                     _error(f"worker {process.name} exited during start-up (status {process.exitcode})")
                     return False
         return not pending
