@@ -52,7 +52,9 @@ class Server:
         transports: the enabled transports.
         max_buffered_bytes: a client with more unsent bytes is disconnected.
         droppable_buffered_bytes: above this, droppable broadcasts skip the client.
-        node_id: this node's name in a cluster; Socket.IO sids then start with ``"{node_id}."``.
+        node_id: this node's name in a cluster or behind a load balancer: every Engine.IO sid
+            starts with ``node_id + "."`` so that a balancer can route on the ``sid`` query
+            parameter, and Socket.IO sids too, so that an emit to a sid finds its node.
         adapter_factory: builds each namespace's adapter (rooms and broadcast delivery);
             None: ``LocalAdapter``, this process only. For a cluster, e.g.
             ``lambda nsp: RedisAdapter(nsp, client, node_id)``.
@@ -89,6 +91,7 @@ class Server:
             allowed_origins=allowed_origins,
             max_buffered_bytes=max_buffered_bytes,
             droppable_buffered_bytes=droppable_buffered_bytes,
+            node_id=node_id,
         )
         self.connect_timeout = connect_timeout
         self.namespaces: dict[str, Namespace] = {}
@@ -190,13 +193,19 @@ class Server:
     def _protocol_factory(self) -> HttpConnection:
         return _TrackedHttpConnection(self)
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Start every namespace's adapter, then listen on ``host:port``; returns the bound port."""
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False) -> int:
+        """Start every namespace's adapter, then listen on ``host:port``; returns the bound port.
+
+        ``reuse_port``: bind with SO_REUSEPORT, so that several processes share the port and the
+        kernel spreads new connections over them.
+        """
         for namespace in list(self.namespaces.values()):
             await namespace.adapter.start()
         self._started = True
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol_factory, host, port, backlog=4096)
+        self._server = await loop.create_server(
+            self._protocol_factory, host, port, backlog=4096, reuse_port=reuse_port
+        )
         sockname = self._server.sockets[0].getsockname()
         self.port = int(sockname[1])
         return self.port

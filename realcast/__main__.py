@@ -5,6 +5,9 @@ Layer: application entry point; imports realcast's modules and, when installed, 
 ``realcast serve`` prints one line ``realcast listening on http://HOST:PORT`` once the port is
 bound (with ``--port 0`` that is how to learn the port), then serves until SIGTERM/SIGINT and
 shuts down cleanly. Exit status: 0 after a clean shutdown, 2 for configuration errors.
+
+``realcast serve --workers N`` forks N processes sharing the port (see ``workers.py``); the
+line is printed once all of them accept connections, and SIGTERM/SIGINT stop them all.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -20,6 +24,7 @@ from pathlib import Path
 from .auth import APP_ROLES, mint_token
 from .config import CliOptions, DevApp, ServerConfig, ensure_dev_app, load_config
 from .errors import ConfigError
+from .workers import check_workers, run_workers
 
 __all__ = ["main"]
 
@@ -52,7 +57,15 @@ def _parser() -> argparse.ArgumentParser:
         "--database-url", help="cluster: postgresql://... for moderation state (or REALCAST_DATABASE_URL)"
     )
     serve.add_argument("--node-id", help="this process's name in the cluster (or REALCAST_NODE_ID)")
-    serve.add_argument("--workers", type=int, help="processes serving this port (or REALCAST_WORKERS; default 1)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="processes serving this port with SO_REUSEPORT, named <node-id>-w1..wN (or REALCAST_WORKERS; "
+        "default 1). N > 1 needs --redis-url and --database-url. The kernel spreads TCP connections, "
+        "not sessions, over the workers: only WebSocket-only clients work with --workers. For "
+        "long-polling (and polling-then-upgrade) clients run one node per port behind the balancer "
+        "of deploy/ instead, which routes each request to its session's node",
+    )
 
     token = commands.add_parser("token", help="mint a JWT for trying the server")
     common(token)
@@ -94,8 +107,8 @@ def _dev_banner(config: ServerConfig, dev: DevApp, out: Callable[[str], None]) -
 
 def _serve(args: argparse.Namespace) -> int:
     config, dev = _configure(args)
+    check_workers(config)
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .app import RealcastApp  # imported here: `realcast token` needs no server
 
     def err(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -106,6 +119,20 @@ def _serve(args: argparse.Namespace) -> int:
     def listening(port: int) -> None:
         print(f"realcast listening on http://{config.host}:{port}", flush=True)
 
+    # The server's modules are loaded (and the start-up heap frozen) before --workers forks,
+    # so the workers share those pages instead of each importing its own copy.
+    importlib.import_module(".app", __package__)
+    _tune_gc()
+    if config.workers > 1:
+        return run_workers(config, _serve_node, listening)
+    _serve_node(config, listening)
+    return 0
+
+
+def _serve_node(config: ServerConfig, on_listening: Callable[[int], None]) -> None:
+    """Run one RealCast node until SIGTERM/SIGINT (the whole server, or one of --workers)."""
+    from .app import RealcastApp  # imported here: `realcast token` needs no server
+
     loop_factory = None
     try:
         import uvloop
@@ -113,10 +140,8 @@ def _serve(args: argparse.Namespace) -> int:
         loop_factory = uvloop.new_event_loop
     except ImportError:  # optional: plain asyncio works everywhere
         pass
-    _tune_gc()
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(RealcastApp(config).run(listening))
-    return 0
+        runner.run(RealcastApp(config).run(on_listening))
 
 
 def _tune_gc() -> None:

@@ -123,7 +123,9 @@ class RealcastApp:
         try:
             if self.hub.cluster is not None:
                 await self.hub.cluster.start()
-            self.port = await self.server.start(self.config.host, self.config.port)
+            # One of several workers on this port (realcast serve --workers): share it with SO_REUSEPORT.
+            reuse_port = self.config.workers > 1
+            self.port = await self.server.start(self.config.host, self.config.port, reuse_port=reuse_port)
         except BaseException:
             await self._leave_cluster()
             await self.store.close()
