@@ -82,6 +82,8 @@ class Server:
         # Socket sids start with it, so that an emit to a sid of another node finds that node.
         self.sid_prefix = f"{node_id}." if node_id else ""
         self.adapter_factory = adapter_factory
+        # Awaited by shutdown() once every session is closed, before the adapters close.
+        self.on_sessions_closed: Callable[[], Awaitable[None]] | None = None
         self.options = EngineOptions(
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
@@ -229,6 +231,13 @@ class Server:
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
             self._server = None
         self._started = False
+        if self.on_sessions_closed is not None:
+            # The application's last words to the other nodes (its clients' departures) still
+            # travel: the adapters close after it.
+            try:
+                await self.on_sessions_closed()
+            except Exception:
+                logger.exception("on_sessions_closed failed")
         for namespace in list(self.namespaces.values()):
             try:
                 await namespace.adapter.close()

@@ -103,6 +103,9 @@ class RealcastApp:
                 )
             )
             self.hub.nsp.adapter.on_resync = self._resync
+            # The departures of this node's clients reach Redis and the other nodes before the
+            # adapter closes: a clean stop takes this node's viewers out of the counts at once.
+            self.server.on_sessions_closed = self._leave_cluster
         register_core(self.hub)
         register_moderation(self.hub)
         BackendApi(self.hub).install(self.server)
@@ -129,6 +132,7 @@ class RealcastApp:
         except BaseException:
             await self._leave_cluster()
             await self.store.close()
+            await self._close_redis()
             raise
         self._tasks = [
             asyncio.create_task(self._every(self.config.analytics_interval, self._send_analytics)),
@@ -142,6 +146,7 @@ class RealcastApp:
         await self.server.shutdown()
         await self._leave_cluster()
         await self.store.close()
+        await self._close_redis()
 
     async def run(self, on_listening: Callable[[int], None] | None = None) -> None:
         """Serve until SIGTERM/SIGINT, then shut down cleanly.
@@ -158,11 +163,14 @@ class RealcastApp:
             await self._stop_tasks()
             await self._leave_cluster()
             await self.store.close()
+            await self._close_redis()
 
     async def _leave_cluster(self) -> None:
-        """Take this node's viewers out of the cluster's counts and close the Redis client."""
+        """Take this node's viewers out of the cluster's counts (once: the second call is a no-op)."""
         if self.hub.cluster is not None:
             await self.hub.cluster.close()
+
+    async def _close_redis(self) -> None:
         if self.redis is not None:
             await self.redis.aclose()
 

@@ -160,6 +160,8 @@ class ClusterState:
         # True when some change may not have reached Redis: re-assert local presence when it is back.
         self.out_of_sync = False
         self.redis_ok = True
+        self._closed = False
+        self._busy = False
         reg = client.register_script
         self._presence: AsyncScript = reg(lua.PRESENCE)
         self._snapshot: AsyncScript = reg(lua.SNAPSHOT)
@@ -181,6 +183,13 @@ class ClusterState:
 
     async def close(self) -> None:
         """Stop the tasks and leave the cluster cleanly (this node's users leave its counts)."""
+        if self._closed:
+            return
+        self._closed = True
+        for _ in range(100):  # up to 1 s for what is queued or in flight (clients' departures)
+            if not (self._queue or self._busy) or not self._tasks:
+                break
+            await asyncio.sleep(0.01)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -212,7 +221,11 @@ class ClusterState:
     async def _work(self) -> None:
         while True:
             await self._wake.wait()
-            await self._run_ops(self._take_queue())
+            self._busy = True
+            try:
+                await self._run_ops(self._take_queue())
+            finally:
+                self._busy = False
 
     async def _run_ops(self, ops: list[_Op]) -> None:
         if not ops:

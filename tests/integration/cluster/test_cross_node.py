@@ -246,3 +246,19 @@ async def test_slow_mode_is_per_user_across_nodes(cluster: Cluster, peers: list[
     assert (await mod.call("chat:message", {"stream_id": s, "message": "exempt again"}))["ok"]
     joined = await other.call("chat:join", {"stream_id": s})
     assert joined["slow_mode"] == {"enabled": True, "interval": 30}
+
+
+async def test_a_clean_stop_takes_the_nodes_viewers_out_at_once(cluster: Cluster, peers: list[Peer]) -> None:
+    s = "stop-x"
+    extra = await asyncio.to_thread(cluster.start, "n9")
+    watcher = await user(cluster.url("n1"), "w9", peers=peers)
+    await watcher.call("stream:subscribe", {"stream_id": s})
+    leaver = await user(extra.url, "leaver", peers=peers)
+    await leaver.call("stream:subscribe", {"stream_id": s})
+    await asyncio.sleep(1.1)
+    assert watcher.drain("viewer.count.update")[-1]["count"] == 2
+    stopped_at = time.monotonic()
+    status, err = await asyncio.to_thread(cluster.stop, "n9")
+    assert status == 0, err
+    update = await watcher.next("viewer.count.update", 3)
+    assert update["count"] == 1 and time.monotonic() - stopped_at < 2.5
