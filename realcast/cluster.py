@@ -175,7 +175,7 @@ class ClusterState:
     async def start(self) -> None:
         """Clear what an earlier run of this node id left, then start the worker and heartbeat."""
         await self._reap_node(self.node_id)
-        await self.client.hset("rc:nodes", self.node_id, int(self._wall() * 1000))
+        await self.client.hset("rc:nodes", self.node_id, await self._server_ms())
         self._tasks = [
             asyncio.create_task(self._work(), name="realcast-cluster-pipeline"),
             asyncio.create_task(self._heartbeat(), name="realcast-cluster-heartbeat"),
@@ -274,10 +274,21 @@ class ClusterState:
             except Exception as exc:
                 self._link_failed(exc)
 
+    async def _server_ms(self) -> int:
+        """Redis's clock in ms: heartbeats are compared on one clock, so that nodes whose clocks
+        disagree by seconds do not take each other for dead."""
+        seconds, micros = await self.client.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
     async def _beat(self) -> None:
-        now_ms = int(self._wall() * 1000)
-        await self.client.hset("rc:nodes", self.node_id, now_ms)
+        now_ms = await self._server_ms()
+        added = await self.client.hset("rc:nodes", self.node_id, now_ms)
         self.redis_ok = True
+        if added and not self.out_of_sync:
+            # Our heartbeat was not there: Redis restarted (empty) or another node took us for dead
+            # and reaped our viewers (a long pause). Either way Redis no longer holds our presence.
+            logger.warning("this node was missing from the cluster's registry: re-asserting its presence")
+            self.out_of_sync = True
         if self.out_of_sync:
             await self.resync()
         beats = await self.client.hgetall("rc:nodes")

@@ -21,6 +21,7 @@ class Node:
         self.reaped: list[tuple[str, Kind, PresenceResult]] = []
         self.local: dict[tuple[str, Kind], dict[str, str]] = {}
         self.states: dict[str, StreamState] = {}
+        self.clock = clock
         self.cluster = ClusterState(
             self.client,
             node_id,
@@ -29,6 +30,9 @@ class Node:
             local_presence=self._local,
             wall=lambda: clock[0],
         )
+
+    async def _fake_server_ms(self) -> int:
+        return int(self.clock[0] * 1000)
 
     def _local(self) -> Iterable[tuple[StreamState, Kind, dict[str, str]]]:
         for (stream, kind), users in self.local.items():
@@ -59,6 +63,8 @@ class Node:
 async def nodes(fresh_redis_url: str) -> AsyncIterator[tuple[Node, Node, list[float]]]:
     clock = [1_000_000.0]
     a, b = Node(fresh_redis_url, "n1", clock), Node(fresh_redis_url, "n2", clock)
+    for node in (a, b):  # heartbeats on the test's clock instead of Redis's, to jump in time
+        node.cluster._server_ms = node._fake_server_ms  # type: ignore[method-assign]
     await a.cluster.start()
     await b.cluster.start()
     yield a, b, clock
@@ -177,3 +183,18 @@ async def test_a_redis_restart_loses_changes_then_the_node_resyncs(
     await a.cluster._beat()
     assert not a.cluster.out_of_sync and a.cluster.redis_ok
     assert await a.cluster.viewers("app", "s1") == 2
+
+
+async def test_a_node_that_was_reaped_while_alive_re_asserts_its_presence(
+    nodes: tuple[Node, Node, list[float]],
+) -> None:
+    a, b, clock = nodes
+    b.arrive("s1", "bob")
+    await b.settle()
+    b.cluster._tasks[1].cancel()  # its heartbeat stops; its pipeline worker goes on
+    clock[0] += 6
+    await a.cluster._beat()  # n2 looks dead: reaped
+    assert await a.cluster.viewers("app", "s1") == 0
+    await b.cluster._beat()  # n2 was only paused: it finds itself missing and resyncs
+    await b.flush()
+    assert await a.cluster.viewers("app", "s1") == 1
