@@ -249,11 +249,21 @@ def mint_token(
         ttl: lifetime in seconds (1 s .. 30 days).
 
     Raises:
-        ValueError: bad ttl, unknown role, or a missing private key.
+        ValueError: bad ttl, unknown role, a missing private key, or a claim that
+            :class:`TokenVerifier` would refuse (a token that cannot work is never minted).
         ConfigError: the private key does not fit the app's algorithm.
     """
     if not 1 <= ttl <= MAX_TTL:
         raise ValueError(f"ttl must be in 1..{MAX_TTL} seconds")
+    rule = "characters, without control characters or leading/trailing spaces"
+    if _clean_text(user_id, MAX_USER_ID_LENGTH) is None:
+        raise ValueError(f"user id (sub) must be 1-{MAX_USER_ID_LENGTH} {rule}")
+    if username is not None and _clean_text(username, MAX_USERNAME_LENGTH) is None:
+        raise ValueError(f"name must be 1-{MAX_USERNAME_LENGTH} {rule}")
+    moderator_of, broadcaster_of = list(moderator_of), list(broadcaster_of)  # iterables are read twice
+    for claim, streams in (("moderator_of", moderator_of), ("broadcaster_of", broadcaster_of)):
+        if len(set(streams)) > MAX_SCOPED_STREAMS:
+            raise ValueError(f"{claim} may list at most {MAX_SCOPED_STREAMS} streams")
     role_list = sorted(set(roles))
     if not set(role_list) <= APP_ROLES:
         raise ValueError(f"roles must be among {sorted(APP_ROLES)}")
