@@ -11,6 +11,7 @@ import inspect
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from ssl import SSLContext
 
 from .engine import SERVER_SHUTDOWN, EngineEndpoint, EngineOptions, EngineSession, SessionFactory
 from .fanout import Flusher
@@ -161,9 +162,11 @@ class Server:
             if method == request.method:
                 self._run_route(handler, request, responder)
                 return
-        known = bool(matching)
-        status = 405 if known else 404
-        responder.send(HttpResponse.json({"error": "method not allowed" if known else "not found"}, status))
+        if matching:
+            allow = ", ".join(sorted({method for method, _ in matching}))
+            responder.send(HttpResponse.json({"error": "method not allowed"}, 405, {"Allow": allow}))
+            return
+        responder.send(HttpResponse.json({"error": "not found"}, 404))
 
     def _run_route(self, handler: RouteHandler, request: HttpRequest, responder: Responder) -> None:
         result = handler(request)
@@ -195,18 +198,21 @@ class Server:
     def _protocol_factory(self) -> HttpConnection:
         return _TrackedHttpConnection(self)
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False) -> int:
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False, ssl: SSLContext | None = None
+    ) -> int:
         """Start every namespace's adapter, then listen on ``host:port``; returns the bound port.
 
         ``reuse_port``: bind with SO_REUSEPORT, so that several processes share the port and the
-        kernel spreads new connections over them.
+        kernel spreads new connections over them. ``ssl``: serve HTTPS / WSS with this server
+        context (TLS is asyncio's: the protocols above it see plain bytes).
         """
         for namespace in list(self.namespaces.values()):
             await namespace.adapter.start()
         self._started = True
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self._protocol_factory, host, port, backlog=4096, reuse_port=reuse_port
+            self._protocol_factory, host, port, backlog=4096, reuse_port=reuse_port, ssl=ssl
         )
         sockname = self._server.sockets[0].getsockname()
         self.port = int(sockname[1])

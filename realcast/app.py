@@ -38,6 +38,7 @@ from .models import MAX_SLOW_MODE_INTERVAL
 from .moderation import register_moderation
 from .sqlitestore import SqliteModerationStore
 from .store import ModerationStore
+from .tls import server_ssl_context
 
 __all__ = ["RealcastApp"]
 
@@ -128,7 +129,12 @@ class RealcastApp:
                 await self.hub.cluster.start()
             # One of several workers on this port (realcast serve --workers): share it with SO_REUSEPORT.
             reuse_port = self.config.workers > 1
-            self.port = await self.server.start(self.config.host, self.config.port, reuse_port=reuse_port)
+            ssl = None
+            if self.config.ssl_certfile is not None:  # https/wss served directly (tls.py)
+                ssl = server_ssl_context(self.config.ssl_certfile, self.config.ssl_keyfile)
+            self.port = await self.server.start(
+                self.config.host, self.config.port, reuse_port=reuse_port, ssl=ssl
+            )
         except BaseException:
             await self._leave_cluster()
             await self.store.close()

@@ -14,7 +14,12 @@ Routes (``{app_id}``, ``{stream_id}`` as in the WebSocket API)::
 
 Every ``/api/v1`` request carries ``Authorization: Bearer <the app's api_key>``; a missing or
 wrong key, or an unknown app, is ``401`` (the same answer, so app ids cannot be probed). Errors
-are JSON ``{"error": "..."}`` with 400 (bad body or stream id), 401, 404 (unknown route) or 405.
+are JSON ``{"error": "..."}``: 400 (bad body, a field not listed above, bad stream id), 401, 404
+(unknown route), 405 (with ``Allow``), 413 (a body over 1 MiB, engineio_min's
+``ROUTE_BODY_LIMIT``), 431 (headers over engineio_min's limit) or 503 (cluster: Redis away).
+
+``error`` in a status is the last reported error while the stream is in status ``error`` and
+``null`` otherwise: going live or offline afterwards clears it.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from .config import AppConfig
 from .history import ChatHistory
 from .hub import Hub
 from .ids import iso_utc
-from .live import StreamState
+from .live import StreamState, StreamStatus
 from .models import MAX_STREAM_ID_LENGTH, STREAM_ID_RE, has_refused_characters
 
 __all__ = ["API_PREFIX", "BackendApi"]
@@ -45,17 +50,25 @@ MAX_ERROR_LENGTH: Final = 500
 class ApiError(Exception):
     """An HTTP error answer."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
     def response(self) -> HttpResponse:
-        headers = {"WWW-Authenticate": 'Bearer realm="realcast"'} if self.status == 401 else None
-        return HttpResponse.json({"error": self.message}, self.status, headers)
+        headers = dict(self.headers or {})
+        if self.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="realcast"'
+        return HttpResponse.json({"error": self.message}, self.status, headers or None)
 
 
-def _json_body(request: HttpRequest) -> dict[str, object]:
+def _method_not_allowed(allowed: str) -> ApiError:
+    return ApiError(405, "method not allowed", {"Allow": allowed})
+
+
+def _json_body(request: HttpRequest, fields: frozenset[str]) -> dict[str, object]:
+    """The body as a JSON object holding only ``fields`` (a misspelt field is an error, not a no-op)."""
     if not request.body.strip():
         return {}
     try:
@@ -64,6 +77,10 @@ def _json_body(request: HttpRequest) -> dict[str, object]:
         raise ApiError(400, "body must be JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object")
+    unknown = sorted(set(body) - fields)
+    if unknown:
+        expected = ", ".join(sorted(fields)) or "none"
+        raise ApiError(400, f"unknown field(s) {', '.join(unknown)} (expected: {expected})")
     return body
 
 
@@ -81,6 +98,12 @@ def _text(body: dict[str, object], key: str, max_length: int, *, required: bool)
 
 # What an action did: the fields it adds to the answer, and the event to announce (if any).
 Outcome = tuple[dict[str, object], tuple[str, dict[str, object]] | None]
+# The body fields each action reads; any other field is refused.
+ACTION_FIELDS: Final = {
+    "live": frozenset({"title"}),
+    "offline": frozenset[str](),
+    "error": frozenset({"error"}),
+}
 
 
 class BackendApi:
@@ -96,8 +119,9 @@ class BackendApi:
 
     def install(self, server: Server) -> None:
         """Register the routes on ``server``."""
-        server.route("GET", API_PREFIX, self.handle)
-        server.route("POST", API_PREFIX, self.handle)
+        # Methods no route takes are answered here too, so that a 405 names exactly what the path takes.
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            server.route(method, API_PREFIX, self.handle)
         server.route("GET", "/healthz", self._health)
 
     def _health(self, request: HttpRequest) -> HttpResponse:
@@ -167,14 +191,14 @@ class BackendApi:
             raise ApiError(400, "invalid stream_id")
         if len(parts) == 3:
             if request.method != "GET":
-                raise ApiError(405, "method not allowed")
+                raise _method_not_allowed("GET")
             return app.app_id, stream_id, None, {}
         action = self._actions.get(parts[3])
         if action is None:
             raise ApiError(404, "not found")
         if request.method != "POST":
-            raise ApiError(405, "method not allowed")
-        return app.app_id, stream_id, action, _json_body(request)
+            raise _method_not_allowed("POST")
+        return app.app_id, stream_id, action, _json_body(request, ACTION_FIELDS[parts[3]])
 
     def _dispatch(
         self, app_id: str, stream_id: str, action: Callable[[StreamState, dict[str, object]], Outcome] | None,
@@ -250,7 +274,8 @@ class BackendApi:
             "title": state.title,
             "started_at": None if state.started_at is None else iso_utc(state.started_at),
             "ended_at": None if state.ended_at is None else iso_utc(state.ended_at),
-            "error": state.error,
+            # Only while in error: after `error` then `offline` (or `live`) it is history, not status.
+            "error": state.error if state.status is StreamStatus.ERROR else None,
             "viewers": state.viewer_count if viewers is None else viewers,
             "analytics": state.analytics.snapshot(hub.mono()).as_payload(stream_id) if analytics is None else analytics,
             **moderation,
