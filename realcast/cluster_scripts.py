@@ -74,6 +74,13 @@ local version = 0
 if track then
   local peak = tonumber(redis.call('HGET', KEYS[3], 'peak') or '0')
   if count > peak then redis.call('HSET', KEYS[3], 'peak', count) end
+  if redis.call('HEXISTS', KEYS[3], 'version') == 0 then
+    -- A new stream, or a Redis that restarted empty: start from the server's clock in
+    -- microseconds, above every version handed out before, or the nodes (which remember the
+    -- last version they saw) would drop the resynchronised counts as stale.
+    local t = redis.call('TIME')
+    redis.call('HSET', KEYS[3], 'version', t[1] .. string.format('%06d', tonumber(t[2])))
+  end
   version = redis.call('HINCRBY', KEYS[3], 'version', 1)
 end
 return {count, version, changed}
