@@ -140,6 +140,7 @@ class _Supervisor:
     def __init__(self, processes: Sequence[multiprocessing.process.BaseProcess]) -> None:
         self.processes = processes
         self.stopping = False
+        self.startup_error = False  # a worker exited 2 during start-up (and said why)
 
     def install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -173,7 +174,11 @@ class _Supervisor:
                 elif isinstance(item, int) and item in sentinels:
                     process = sentinels[item]
                     process.join(5)  # its exit status (the sentinel fires as it exits)
-                    _error(f"worker {process.name} exited during start-up (status {process.exitcode})")
+                    if process.exitcode == 2:
+                        # A start-up error: the worker printed its one `realcast: error:` line.
+                        self.startup_error = True
+                    else:
+                        _error(f"worker {process.name} exited during start-up (status {process.exitcode})")
                     return False
         return not pending
 
@@ -199,6 +204,8 @@ class _Supervisor:
         self.stopping = True
         self._signal_all(signal.SIGTERM)
         status = self.wait()
+        if self.startup_error:
+            return 2  # the same status as one process that cannot start
         return 1 if failed else status
 
 

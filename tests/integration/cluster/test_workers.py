@@ -83,6 +83,17 @@ def test_workers_refuse_a_node_id_too_long_for_their_suffix(tmp_path: Path, redi
     assert result.stderr.strip() == "realcast: error: node_id is too long for --workers 2: at most 29 characters"
 
 
+def test_a_worker_start_up_error_is_the_servers(tmp_path: Path) -> None:
+    # Nothing listens on port 1: each worker fails to open the database and says so; the parent
+    # adds no line of its own and exits 2, as one process would.
+    flags = ["--redis-url", "redis://127.0.0.1:1/0", "--database-url", "postgresql://x@127.0.0.1:1/x"]
+    result = run_cli("serve", "--port", "0", "--data-dir", str(tmp_path), "--workers", "2", *flags, env=node_env())
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("realcast: error:")]
+    assert errors and all("database_url" in line for line in errors), result.stderr
+    assert "exited during start-up" not in result.stderr
+
+
 @pytest.fixture
 def workers(tmp_path: Path, fresh_redis_url: str, fresh_database_url: str) -> Iterator[ServerProcess]:
     server = ServerProcess(
