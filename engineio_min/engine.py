@@ -227,8 +227,12 @@ class EngineSession:
         self.closed = True
         self._cancel_timers()
         server_side = reason in (FORCED_CLOSE, SERVER_SHUTDOWN)
-        if self.ws is not None:
-            self.ws.close()
+        ws = self.ws
+        if ws is not None:
+            ws.close()
+            # The socket lives on for the closing handshake; it must not keep this session
+            # (and everything above it) reachable through a cycle meanwhile.
+            ws.handler = _CLOSED_WS_HANDLER
         elif server_side and self.transport_name == "polling" and (self._parked is None or self._outbox):
             # Engine.IO protocol, polling close. What was queued before the close (a "41", say)
             # goes out first, and the "1" in a response of its own: socket.io-client acts on a
@@ -245,6 +249,7 @@ class EngineSession:
             self._answer_parked("6" if reason == TRANSPORT_CLOSE else "1")
         if self._probe is not None:
             self._probe.close()
+            self._probe.handler = _CLOSED_WS_HANDLER
             self._probe = None
         handler, self.handler = self.handler, None
         if handler is not None:
@@ -286,10 +291,6 @@ class EngineSession:
     def start_heartbeat(self) -> None:
         self._heartbeat = self.endpoint.ping_due.add(self)
 
-    def waits_for(self, entry: Entry[EngineSession]) -> bool:
-        """Whether ``entry`` is this session's current heartbeat deadline."""
-        return entry is self._heartbeat
-
     def send_ping(self) -> None:
         """The ping interval is over: ping, then wait ``ping_timeout`` for the pong."""
         self._queue(PING_FRAME if self.ws is not None else "2")
@@ -304,6 +305,8 @@ class EngineSession:
         # An unsolicited pong changes nothing (and cannot pile up deadlines).
         if self._awaiting_pong:
             self._awaiting_pong = False
+            if self._heartbeat is not None:
+                self._heartbeat.cancel()
             self._heartbeat = self.endpoint.ping_due.add(self)
 
     # -- polling ----------------------------------------------------------------
@@ -441,7 +444,7 @@ class EngineSession:
         ws, self.ws = self.ws, None
         self._pending = None
         if ws is not None:
-            ws.handler = _RejectWsHandler()  # the session closes below with its own reason
+            ws.handler = _CLOSED_WS_HANDLER  # the session closes below with its own reason
             ws.close(CLOSE_POLICY, "slow consumer")
             ws.abort()
         self._outbox.clear()
@@ -449,7 +452,9 @@ class EngineSession:
         self.close(TRANSPORT_ERROR)
 
     def _cancel_timers(self) -> None:
-        self._heartbeat = None
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            heartbeat.cancel()  # the queue must not keep a closed session alive
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -459,6 +464,9 @@ class EngineSession:
 
     def _forget(self) -> None:
         self._closing_reply = False
+        if self._timer is not None:  # the closing grace ended early: the client took its "1"
+            self._timer.cancel()
+            self._timer = None
         self.endpoint.sessions.pop(self.sid, None)
 
 
@@ -509,13 +517,17 @@ class _RejectWsHandler:
         pass
 
 
+# Shared by every WebSocket whose session is over (it holds no state).
+_CLOSED_WS_HANDLER: Final = _RejectWsHandler()
+
+
 class EngineEndpoint:
     """Serves one Engine.IO mount path: handshakes, polling requests, WebSockets."""
 
     def __init__(self, path: str, factory: SessionFactory, options: EngineOptions, flusher: Flusher) -> None:
         self.path = path
-        self.ping_due = DeadlineQueue(options.ping_interval, EngineSession.send_ping, EngineSession.waits_for)
-        self.pong_due = DeadlineQueue(options.ping_timeout, EngineSession.ping_timed_out, EngineSession.waits_for)
+        self.ping_due = DeadlineQueue(options.ping_interval, EngineSession.send_ping)
+        self.pong_due = DeadlineQueue(options.ping_timeout, EngineSession.ping_timed_out)
         self.flusher = flusher
         self.factory = factory
         self.options = options

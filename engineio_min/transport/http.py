@@ -191,7 +191,7 @@ class HttpConnection(asyncio.Protocol):
         self.closed = True
         self._parser = None  # see _start_upgrade
         self._cancel_idle()
-        current = self._current
+        current, self._current = self._current, None  # it points back here: no cycle left
         if current is not None and not current.done and current.on_abort is not None:
             callback, current.on_abort = current.on_abort, None
             callback()
