@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from .engine import SERVER_SHUTDOWN, EngineEndpoint, EngineOptions, EngineSession, SessionFactory
 from .fanout import Flusher
 from .socketio import Namespace, SioConnection
-from .transport.http import HttpConnection, HttpRequest, HttpResponse, Responder
+from .transport.http import HttpConnection, HttpRequest, HttpResponse, HttpTimeouts, Responder
 
 __all__ = ["RouteHandler", "Server"]
 
@@ -47,6 +47,9 @@ class Server:
         transports: the enabled transports.
         max_buffered_bytes: a client with more unsent bytes is disconnected.
         droppable_buffered_bytes: above this, droppable broadcasts skip the client.
+        header_timeout: seconds for a request's line and headers to arrive (408 after).
+        body_timeout: seconds for a request's body to arrive after its headers (408 after).
+        keep_alive_timeout: seconds an HTTP connection may sit idle between requests.
     """
 
     def __init__(
@@ -62,6 +65,9 @@ class Server:
         allow_upgrades: bool = True,
         max_buffered_bytes: int = 8 * 1024 * 1024,
         droppable_buffered_bytes: int = 256 * 1024,
+        header_timeout: float = 10.0,
+        body_timeout: float = 30.0,
+        keep_alive_timeout: float = 60.0,
     ) -> None:
         self.options = EngineOptions(
             ping_interval=ping_interval,
@@ -74,6 +80,7 @@ class Server:
             droppable_buffered_bytes=droppable_buffered_bytes,
         )
         self.connect_timeout = connect_timeout
+        self.http_timeouts = HttpTimeouts(header_timeout, body_timeout, keep_alive_timeout)
         self.namespaces: dict[str, Namespace] = {}
         self.flusher = Flusher()
         # How many packets were encoded (each broadcast counts once); tests read it.
@@ -221,7 +228,7 @@ class _TrackedHttpConnection(HttpConnection):
     """An HttpConnection that the server can find again at shutdown."""
 
     def __init__(self, server: Server) -> None:
-        super().__init__(server)
+        super().__init__(server, server.http_timeouts)
         self._owner = server
         self.lost_callback = server._untrack
 
