@@ -378,7 +378,7 @@ class HttpConnection(asyncio.Protocol):
             self._timer = loop.call_at(deadline, self._on_deadline)
             return
         phase = self._phase
-        if phase == _HEADERS and self._received or phase == _BODY:
+        if (phase == _HEADERS and self._received) or phase == _BODY:
             logger.debug("request from %s too slow: 408", self.remote_addr)
             self._fail(408, "Request Timeout")
         elif phase in (_HEADERS, _IDLE):
