@@ -85,6 +85,8 @@ class Server:
         self.flusher = Flusher()
         # How many packets were encoded (each broadcast counts once); tests read it.
         self.encode_count = 0
+        # Events refused because their JSON did not decode (Namespace.on_invalid_event).
+        self.invalid_event_count = 0
         self._endpoints: list[EngineEndpoint] = []
         self._routes: list[tuple[str, str, RouteHandler]] = []
         self._server: asyncio.Server | None = None

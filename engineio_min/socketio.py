@@ -26,7 +26,7 @@ from typing import Any, Final, TypeGuard
 
 from .codec.binary import has_binary
 from .codec.json import dumps
-from .codec.sio import SioDecoder, SioPacket, SioType, encode_event_text, encode_sio
+from .codec.sio import InvalidEventPayload, SioDecoder, SioPacket, SioType, encode_event_text, encode_sio
 from .engine import PARSE_ERROR, EngineSession
 from .errors import AckTimeout, ConnectRefused, DecodeError
 from .fanout import Flusher, FrameBatch
@@ -41,6 +41,8 @@ SERVER_NAMESPACE_DISCONNECT: Final = "server namespace disconnect"
 
 ConnectHook = Callable[["Socket", dict[str, Any]], "Awaitable[None] | None"]
 DisconnectHook = Callable[["Socket", str], "Awaitable[None] | None"]
+# hook(socket, reason) -> what answers the client's ack (see Namespace.on_invalid_event)
+InvalidEventHook = Callable[["Socket", str], Any]
 EventHandler = Callable[..., Any]
 
 _tasks: set[asyncio.Task[Any]] = set()
@@ -96,6 +98,7 @@ class Namespace:
         self._handlers: dict[str, EventHandler] = {}
         self._connect_hook: ConnectHook | None = None
         self._disconnect_hook: DisconnectHook | None = None
+        self._invalid_event_hook: InvalidEventHook | None = None
 
     # -- registration -------------------------------------------------------------
     def on(self, event: str) -> Callable[[EventHandler], EventHandler]:
@@ -115,6 +118,16 @@ class Namespace:
     def on_disconnect(self, hook: DisconnectHook) -> DisconnectHook:
         """Decorator: ``hook(socket, reason)``."""
         self._disconnect_hook = hook
+        return hook
+
+    def on_invalid_event(self, hook: InvalidEventHook) -> InvalidEventHook:
+        """Decorator: ``hook(socket, reason)`` refuses an event whose JSON did not decode.
+
+        Runs inline like an event handler (``ack_requested()`` works); its return value
+        answers the client's ack. Without a hook such an event is an invalid packet and
+        closes the session (SPEC §3.2), as the reference server does.
+        """
+        self._invalid_event_hook = hook
         return hook
 
     # -- rooms ----------------------------------------------------------------------
@@ -406,12 +419,35 @@ class SioConnection:
     def on_message(self, data: str | bytes) -> None:
         try:
             packet = self.decoder.feed(data)
+        except InvalidEventPayload as exc:
+            self._on_invalid_event(exc)
+            return
         except DecodeError as exc:
             logger.debug("closing %s: %s", self.engine.sid, exc)
             self.engine.close(PARSE_ERROR)
             return
         if packet is not None:
             self._dispatch(packet)
+
+    def _on_invalid_event(self, exc: InvalidEventPayload) -> None:
+        """An EVENT whose JSON did not decode: refuse it through the namespace's hook, if any."""
+        sock = self.sockets.get(exc.namespace)
+        hook = None if sock is None else sock.namespace._invalid_event_hook
+        if sock is None or hook is None or exc.namespace in self._connecting:
+            logger.debug("closing %s: %s", self.engine.sid, exc)
+            self.engine.close(PARSE_ERROR)
+            return
+        self.server.invalid_event_count += 1
+        token = _ack_requested.set(exc.ack_id is not None)
+        try:
+            result = hook(sock, str(exc))
+        except Exception:
+            logger.exception("invalid-event hook failed")
+            return
+        finally:
+            _ack_requested.reset(token)
+        if exc.ack_id is not None:
+            sock._send_ack(exc.ack_id, result)
 
     def on_close(self, reason: str) -> None:
         if self._connect_timer is not None:

@@ -332,5 +332,7 @@ def register_core(hub: Hub) -> None:
     nsp.on_connect(lambda sock, auth: on_connect(hub, sock, auth))
     nsp.on_disconnect(lambda sock, reason: on_disconnect(hub, sock, reason))
     nsp.on("authenticate")(lambda sock, *args: authenticate(hub, sock, args[0] if args else None))
+    # Bad text (a lone surrogate, cut JSON) costs the event, never the connection.
+    nsp.on_invalid_event(lambda sock, reason: refuse(sock, InvalidRequest("payload is not valid JSON text")))
     for event, fn in CORE_EVENTS.items():
         nsp.on(event)(guarded(hub, event, fn))

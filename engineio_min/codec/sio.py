@@ -30,6 +30,7 @@ from engineio_min.errors import DecodeError
 __all__ = [
     "MAX_ATTACHMENTS",
     "RESERVED_EVENTS",
+    "InvalidEventPayload",
     "SioDecoder",
     "SioPacket",
     "SioType",
@@ -168,6 +169,22 @@ def encode_event_text(namespace: str, event: str, args: Sequence[Any]) -> str:
 
 # --------------------------------------------------------------------------
 # Decoding
+
+
+class InvalidEventPayload(DecodeError):
+    """A well-formed EVENT header (type, namespace, ack id) whose JSON does not decode.
+
+    Bad text from a client, e.g. a lone surrogate (``JSON.stringify`` of a string cut inside
+    an emoji writes ``"x\\ud83d"``, which strict UTF-8 JSON parsers refuse). The header
+    was read before the JSON, so the layer above knows whom to answer and which ack id to
+    answer with, and may refuse the event instead of closing the session. The decoder is
+    left in a clean state and may be fed on.
+    """
+
+    def __init__(self, namespace: str, ack_id: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.namespace = namespace
+        self.ack_id = ack_id
 
 # Sentinel for "the packet has no payload": JSON null is a payload (and an
 # invalid one for every type), distinct from none at all.
@@ -336,5 +353,12 @@ def _parse(text: str) -> tuple[SioType, str, int | None, Any, int]:
         pos = digits_end
 
     # One slice copy; msgspec cannot decode from an offset into a str.
-    payload = _ABSENT if pos == end else loads(text[pos:])
+    if pos == end:
+        return packet_type, namespace, ack_id, _ABSENT, attachments
+    try:
+        payload = loads(text[pos:])
+    except DecodeError as exc:
+        if packet_type is _EVENT:  # answerable (see InvalidEventPayload); anything else is not
+            raise InvalidEventPayload(namespace, ack_id, str(exc)) from None
+        raise
     return packet_type, namespace, ack_id, payload, attachments
