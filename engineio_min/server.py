@@ -12,6 +12,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 
+from .codec.sio import DEFAULT_MAX_ATTACHMENT_BYTES
 from .engine import SERVER_SHUTDOWN, EngineEndpoint, EngineOptions, EngineSession, SessionFactory
 from .fanout import Flusher
 from .socketio import Namespace, SioConnection
@@ -50,6 +51,10 @@ class Server:
         header_timeout: seconds for a request's line and headers to arrive (408 after).
         body_timeout: seconds for a request's body to arrive after its headers (408 after).
         keep_alive_timeout: seconds an HTTP connection may sit idle between requests.
+        max_attachment_bytes: the most bytes of binary attachments one packet may carry
+            (the sum; a connection holds at most one such packet half received).
+        attachment_timeout: seconds for all attachments of a binary packet to arrive.
+        Either limit exceeded closes the session (parse error).
     """
 
     def __init__(
@@ -68,6 +73,8 @@ class Server:
         header_timeout: float = 10.0,
         body_timeout: float = 30.0,
         keep_alive_timeout: float = 60.0,
+        max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+        attachment_timeout: float = 10.0,
     ) -> None:
         self.options = EngineOptions(
             ping_interval=ping_interval,
@@ -81,6 +88,8 @@ class Server:
         )
         self.connect_timeout = connect_timeout
         self.http_timeouts = HttpTimeouts(header_timeout, body_timeout, keep_alive_timeout)
+        self.max_attachment_bytes = max_attachment_bytes
+        self.attachment_timeout = attachment_timeout
         self.namespaces: dict[str, Namespace] = {}
         self.flusher = Flusher()
         # How many packets were encoded (each broadcast counts once); tests read it.

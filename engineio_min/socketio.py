@@ -398,12 +398,14 @@ class Socket:
 class SioConnection:
     """The Socket.IO side of one Engine.IO session (an ``EngineHandler``)."""
 
-    __slots__ = ("_connect_timer", "_connecting", "decoder", "engine", "server", "sockets")
+    __slots__ = ("_attachment_timer", "_connect_timer", "_connecting", "decoder", "engine", "server", "sockets")
 
     def __init__(self, server: Any, engine: EngineSession, connect_timeout: float) -> None:
         self.server = server
         self.engine = engine
-        self.decoder = SioDecoder()
+        self.decoder = SioDecoder(server.max_attachment_bytes)
+        # Runs while a binary packet waits for its attachments (Server.attachment_timeout).
+        self._attachment_timer: asyncio.TimerHandle | None = None
         self.sockets: dict[str, Socket] = {}
         # Namespace -> packets that arrived while its async connect hook was running.
         self._connecting: dict[str, list[SioPacket]] = {}
@@ -426,8 +428,22 @@ class SioConnection:
             logger.debug("closing %s: %s", self.engine.sid, exc)
             self.engine.close(PARSE_ERROR)
             return
-        if packet is not None:
-            self._dispatch(packet)
+        if packet is None:
+            if self._attachment_timer is None and self.decoder.is_awaiting_attachments:
+                loop = asyncio.get_running_loop()
+                self._attachment_timer = loop.call_later(self.server.attachment_timeout, self._attachments_expired)
+            return
+        if self._attachment_timer is not None:
+            self._attachment_timer.cancel()
+            self._attachment_timer = None
+        self._dispatch(packet)
+
+    def _attachments_expired(self) -> None:
+        """A binary packet's attachments did not all arrive in time: what came is dropped."""
+        self._attachment_timer = None
+        logger.debug("closing %s: binary attachments incomplete after %s s", self.engine.sid,
+                     self.server.attachment_timeout)
+        self.engine.close(PARSE_ERROR)
 
     def _on_invalid_event(self, exc: InvalidEventPayload) -> None:
         """An EVENT whose JSON did not decode: refuse it through the namespace's hook, if any."""
@@ -453,6 +469,9 @@ class SioConnection:
         if self._connect_timer is not None:
             self._connect_timer.cancel()
             self._connect_timer = None
+        if self._attachment_timer is not None:
+            self._attachment_timer.cancel()
+            self._attachment_timer = None
         sockets, self.sockets = self.sockets, {}
         for sock in sockets.values():
             sock._closed(reason)

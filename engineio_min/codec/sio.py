@@ -28,6 +28,7 @@ from engineio_min.codec.json import dumps, loads
 from engineio_min.errors import DecodeError
 
 __all__ = [
+    "DEFAULT_MAX_ATTACHMENT_BYTES",
     "MAX_ATTACHMENTS",
     "RESERVED_EVENTS",
     "InvalidEventPayload",
@@ -60,6 +61,11 @@ RESERVED_EVENTS: Final[frozenset[str]] = frozenset(
 # SPEC §3.2: the reference parser's ``maxAttachments`` default. Each pending
 # attachment is buffered until the last one arrives, so the count is capped.
 MAX_ATTACHMENTS: Final = 10
+
+# Bytes of binary attachments one packet may bring (the sum over them). They are held
+# until the last one arrives, so a peer that announces ten and sends nine would otherwise
+# pin up to ten messages of max_payload each for as long as it stays connected.
+DEFAULT_MAX_ATTACHMENT_BYTES: Final = 1_000_000
 
 # Ack ids are JavaScript Numbers on the reference side; beyond
 # Number.MAX_SAFE_INTEGER they lose precision, so no honest peer sends one.
@@ -232,6 +238,7 @@ class _Pending:
     id: int | None
     expected: int
     attachments: list[bytes]
+    size: int = 0  # bytes of the attachments so far
 
 
 class SioDecoder:
@@ -243,13 +250,20 @@ class SioDecoder:
     ACK (see the module docstring).
 
     Any :class:`DecodeError` means the peer broke the protocol; SPEC §3.2 then
-    closes the whole Engine.IO session, so the decoder is not reused.
+    closes the whole Engine.IO session, so the decoder is not reused (except after
+    :class:`InvalidEventPayload`, see there).
+
+    Args:
+        max_attachment_bytes: the most bytes of attachments one packet may bring; one
+            more is a DecodeError. (Only one packet is ever pending, so this bounds what
+            a connection holds half received; the layer above bounds the time.)
     """
 
-    __slots__ = ("_pending",)
+    __slots__ = ("_max_attachment_bytes", "_pending")
 
-    def __init__(self) -> None:
+    def __init__(self, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES) -> None:
         self._pending: _Pending | None = None
+        self._max_attachment_bytes = max_attachment_bytes
 
     @property
     def is_awaiting_attachments(self) -> bool:
@@ -292,6 +306,10 @@ class SioDecoder:
         pending = self._pending
         if pending is None:
             raise DecodeError("binary message received with no binary packet pending")
+        pending.size += len(attachment)
+        if pending.size > self._max_attachment_bytes:
+            self._pending = None
+            raise DecodeError(f"binary attachments over {self._max_attachment_bytes} bytes")
         pending.attachments.append(attachment)
         if len(pending.attachments) < pending.expected:
             return None
