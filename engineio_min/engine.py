@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from .budget import BufferBudget
 from .codec.eio import EioPacket, EioType, decode_eio, encode_eio_polling
 from .codec.handshake import encode_open
 from .codec.payload import MAX_PACKETS_PER_RESPONSE, SEPARATOR, PayloadDecoder
@@ -88,7 +89,8 @@ class EngineOptions:
     allowed_origins: str | Sequence[str] | None = None
     # Slow-consumer policy: above max_buffered_bytes the session is closed
     # (transport error); above droppable_buffered_bytes droppable traffic skips it.
-    max_buffered_bytes: int = 8 * 1024 * 1024
+    # (Centrifugo's default cap is 1 MiB too; the process-wide sum is a BufferBudget's.)
+    max_buffered_bytes: int = 1024 * 1024
     droppable_buffered_bytes: int = 256 * 1024
 
 
@@ -144,8 +146,12 @@ class EngineSession:
         droppable and this client's buffer is above the soft mark (slow-consumer policy)."""
         if self.closed:
             return False
-        if batch.droppable and self.buffered_bytes() > self.endpoint.options.droppable_buffered_bytes:
-            return False
+        if batch.droppable:
+            buffered = self.buffered_bytes()
+            endpoint = self.endpoint
+            # Any backlog at all skips it while the process is short of buffer (budget.py).
+            if buffered > endpoint.options.droppable_buffered_bytes or (buffered and endpoint.budget.pressed):
+                return False
         self._queue(batch)
         return True
 
@@ -212,6 +218,8 @@ class EngineSession:
             self._slow_consumer()
             return
         self._flush_parked()
+        if self._outbox:  # no GET to take it now: a backlog, counted against the budget
+            self.endpoint.budget.note(self)
 
     def buffered_bytes(self) -> int:
         """Bytes queued for this client and not yet taken by the kernel."""
@@ -433,10 +441,18 @@ class EngineSession:
         transport = ws.transport
         if transport is None or ws.closed:
             return
-        if transport.get_write_buffer_size() > self.endpoint.options.max_buffered_bytes:
-            self._slow_consumer()
-            return
+        backlog = transport.get_write_buffer_size()
+        if backlog:  # rare: a client that keeps up has nothing left unsent at our next write
+            if backlog > self.endpoint.options.max_buffered_bytes:
+                self._slow_consumer()
+                return
+            self.endpoint.budget.note(self)
         transport.write(frame)
+
+    def cut_off(self) -> None:
+        """Close this session as a slow consumer (the process-wide buffer budget is spent)."""
+        if not self.closed:
+            self._slow_consumer()
 
     def _slow_consumer(self) -> None:
         """The client does not read fast enough: cut it off (documented policy)."""
@@ -524,8 +540,13 @@ _CLOSED_WS_HANDLER: Final = _RejectWsHandler()
 class EngineEndpoint:
     """Serves one Engine.IO mount path: handshakes, polling requests, WebSockets."""
 
-    def __init__(self, path: str, factory: SessionFactory, options: EngineOptions, flusher: Flusher) -> None:
+    def __init__(
+        self, path: str, factory: SessionFactory, options: EngineOptions, flusher: Flusher,
+        budget: BufferBudget | None = None,
+    ) -> None:
         self.path = path
+        # Shared by the endpoints of a process; BufferBudget(0) bounds nothing.
+        self.budget = budget if budget is not None else BufferBudget(0)
         self.ping_due = DeadlineQueue(options.ping_interval, EngineSession.send_ping)
         self.pong_due = DeadlineQueue(options.ping_timeout, EngineSession.ping_timed_out)
         self.flusher = flusher

@@ -12,6 +12,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 
+from .budget import BufferBudget
 from .codec.sio import DEFAULT_MAX_ATTACHMENT_BYTES
 from .engine import SERVER_SHUTDOWN, EngineEndpoint, EngineOptions, EngineSession, SessionFactory
 from .fanout import Flusher
@@ -46,7 +47,9 @@ class Server:
         allowed_origins: None (same origin), "*" (any) or a list of origins.
         connect_timeout: seconds a connection may stay without joining a namespace.
         transports: the enabled transports.
-        max_buffered_bytes: a client with more unsent bytes is disconnected.
+        max_buffered_bytes: a client with more unsent bytes is disconnected (1 MiB).
+        max_total_buffered_bytes: unsent bytes of all clients together; above it the
+            clients holding the most are disconnected first (0: no budget). See budget.py.
         droppable_buffered_bytes: above this, droppable broadcasts skip the client.
         header_timeout: seconds for a request's line and headers to arrive (408 after).
         body_timeout: seconds for a request's body to arrive after its headers (408 after).
@@ -68,8 +71,9 @@ class Server:
         connect_timeout: float = 45.0,
         transports: Sequence[str] = ("polling", "websocket"),
         allow_upgrades: bool = True,
-        max_buffered_bytes: int = 8 * 1024 * 1024,
+        max_buffered_bytes: int = 1024 * 1024,
         droppable_buffered_bytes: int = 256 * 1024,
+        max_total_buffered_bytes: int = 256 * 1024 * 1024,
         header_timeout: float = 10.0,
         body_timeout: float = 30.0,
         keep_alive_timeout: float = 60.0,
@@ -92,6 +96,7 @@ class Server:
         self.attachment_timeout = attachment_timeout
         self.namespaces: dict[str, Namespace] = {}
         self.flusher = Flusher()
+        self.budget = BufferBudget(max_total_buffered_bytes)
         # How many packets were encoded (each broadcast counts once); tests read it.
         self.encode_count = 0
         # Events refused because their JSON did not decode (Namespace.on_invalid_event).
@@ -118,7 +123,7 @@ class Server:
 
     def mount_engine(self, path: str, factory: SessionFactory, options: EngineOptions | None = None) -> EngineEndpoint:
         """Serve a bare Engine.IO endpoint at ``path``; ``factory`` builds each session's handler."""
-        endpoint = EngineEndpoint(_mount(path), factory, options or self.options, self.flusher)
+        endpoint = EngineEndpoint(_mount(path), factory, options or self.options, self.flusher, self.budget)
         self._endpoints.append(endpoint)
         return endpoint
 
