@@ -41,7 +41,14 @@ from .errors import DecodeError, HandshakeError, PayloadTooLarge
 from .fanout import BatchSlice, Flusher, FrameBatch, open_reference
 from .heartbeat import DeadlineQueue, Entry
 from .transport.http import HttpConnection, HttpRequest, HttpResponse, Responder
-from .transport.websocket import CLOSE_POLICY, WsConnection, binary_frame, text_frame
+from .transport.websocket import (
+    CLOSE_GOING_AWAY,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    WsConnection,
+    binary_frame,
+    text_frame,
+)
 
 __all__ = ["EngineEndpoint", "EngineHandler", "EngineOptions", "EngineSession"]
 
@@ -234,14 +241,17 @@ class EngineSession:
             self.flush_pending()  # what was sent before the close goes out before it
         self.closed = True
         self._cancel_timers()
-        server_side = reason in (FORCED_CLOSE, SERVER_SHUTDOWN)
+        # A shutdown only ends the transport, as a network failure would: the stock clients
+        # reconnect after a transport close, but python-engineio takes a "1" for a server
+        # disconnect and stays away, so a polling session gets no "1" then (issue 12).
+        shutdown = reason == SERVER_SHUTDOWN
         ws = self.ws
         if ws is not None:
-            ws.close()
+            ws.close(CLOSE_GOING_AWAY if shutdown else CLOSE_NORMAL)
             # The socket lives on for the closing handshake; it must not keep this session
             # (and everything above it) reachable through a cycle meanwhile.
             ws.handler = _CLOSED_WS_HANDLER
-        elif server_side and self.transport_name == "polling" and (self._parked is None or self._outbox):
+        elif reason == FORCED_CLOSE and self.transport_name == "polling" and (self._parked is None or self._outbox):
             # Engine.IO protocol, polling close. What was queued before the close (a "41", say)
             # goes out first, and the "1" in a response of its own: socket.io-client acts on a
             # "1" before the other packets of the same response. So keep the sid reachable
@@ -253,8 +263,13 @@ class EngineSession:
                 self._answer_parked(self._take_outbox())
         if not self._closing_reply:
             self._forget()
-        if self._parked is not None:
-            self._answer_parked("6" if reason == TRANSPORT_CLOSE else "1")
+        parked, self._parked = self._parked, None
+        if parked is not None:
+            if shutdown:
+                # An error, so every client counts it as a transport failure and reconnects.
+                parked.send(HttpResponse.json({"code": -1, "message": "Server shutting down"}, 503), close=True)
+            else:
+                parked.send(self.endpoint.text_response("6" if reason == TRANSPORT_CLOSE else "1"))
         if self._probe is not None:
             self._probe.close()
             self._probe.handler = _CLOSED_WS_HANDLER
