@@ -59,7 +59,7 @@ class Tally:
     connects: int = 0
     connect_failures: int = 0
     sent: int = 0
-    acked: dict[str, set[str]] = field(default_factory=dict)  # stream -> message ids acked
+    acked: dict[str, dict[str, float]] = field(default_factory=dict)  # stream -> message id -> when acked
     refused: int = 0  # acked with ok: false (rate limit, ...)
     ack_timeouts: int = 0
     received: dict[str, set[str]] = field(default_factory=dict)  # stream -> ids its observer saw
@@ -162,7 +162,7 @@ async def churner(index: int, port: int, streams: list[str], tally: Tally, args:
                     tally.ack_timeouts += 1
                     continue
                 if answer.get("ok"):
-                    tally.acked.setdefault(stream, set()).add(answer["message_id"])
+                    tally.acked.setdefault(stream, {})[answer["message_id"]] = time.monotonic()
                 else:
                     tally.refused += 1
                 await asyncio.sleep(pause * rng.uniform(0.5, 1.5))
@@ -196,8 +196,16 @@ async def probe_rtt(probe: Client, count: int = 5) -> float:
 
 def loss(tally: Tally) -> tuple[int, int]:
     acked = sum(len(ids) for ids in tally.acked.values())
-    missing = sum(len(ids - tally.received.get(stream, set())) for stream, ids in tally.acked.items())
+    missing = sum(len(ids.keys() - tally.received.get(stream, set())) for stream, ids in tally.acked.items())
     return acked, missing
+
+
+def lost_examples(tally: Tally, started: float, limit: int = 20) -> list[dict[str, Any]]:
+    """Some acked messages that never reached their chat's observer, with when they were acked."""
+    lost = [{"stream": stream, "message_id": message_id, "acked_at_s": round(at - started, 2)}
+            for stream, ids in tally.acked.items()
+            for message_id, at in ids.items() if message_id not in tally.received.get(stream, set())]
+    return sorted(lost, key=lambda item: item["acked_at_s"])[:limit]
 
 
 async def soak(args: argparse.Namespace, pid: int, port: int) -> dict[str, Any]:
@@ -268,6 +276,7 @@ async def soak(args: argparse.Namespace, pid: int, port: int) -> dict[str, Any]:
             if churn_rows else None,
             "probe_rtt_ms_max": max(row["probe_rtt_ms"] for row in churn_rows) if churn_rows else None,
         },
+        "lost_examples": lost_examples(tally, started),
         "samples": samples,
     }
 

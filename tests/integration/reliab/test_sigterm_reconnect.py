@@ -1,4 +1,4 @@
-"""Issue 12, item 8 (brief item 7): SIGTERM ends every transport, and stock clients come back.
+"""Issue 12, item 8: SIGTERM ends every transport, and stock clients come back.
 
 A deploy stops the server and starts it again on the same port. Clients on every transport
 must see their transport close (not a Socket.IO disconnect, which tells the stock clients
