@@ -316,7 +316,8 @@ def main() -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    server = Server("realcast", out / "soak-server.log")
+    (out / "raw").mkdir(exist_ok=True)
+    server = Server("realcast", out / "raw" / "soak-server.log")  # raw/ is not committed
     try:
         # The generator on the other core (the server is pinned to core 0 by run.Server).
         with contextlib.suppress(OSError):
@@ -324,6 +325,8 @@ def main() -> None:
         result = asyncio.run(soak(args, server.pid, PORTS["realcast"]))
     finally:
         server.stop()
+    # Other processes on the machine skew the round trips; say how busy it was.
+    result["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result["meta"]["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                               text=True, cwd=HERE).stdout.strip()
     (out / "soak.json").write_text(json.dumps(result, indent=1))
