@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -82,6 +83,10 @@ class EngineHandler(Protocol):
         """The session is closed; ``reason`` is one of the close reasons above."""
 
 
+# URL-safe without escaping, and no "." (the separator from the random part of a sid).
+NODE_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
     """Settings of one Engine.IO endpoint. Times in seconds, sizes in bytes."""
@@ -99,6 +104,16 @@ class EngineOptions:
     # (Centrifugo's default cap is 1 MiB too; the process-wide sum is a BufferBudget's.)
     max_buffered_bytes: int = 1024 * 1024
     droppable_buffered_bytes: int = 256 * 1024
+    # This process's name behind a load balancer: every sid becomes "<node_id>.<random>", so the
+    # balancer can send a polling request or the WebSocket upgrade (both carry ?sid=) to the node
+    # that holds the session, without a cookie (the stock Node and Python clients keep none).
+    # None: plain random sids.
+    node_id: str | None = None
+
+    def __post_init__(self) -> None:
+        # The "." ends the prefix (a random part never holds one), so "n1." never matches "n10.x".
+        if self.node_id is not None and not NODE_ID_RE.fullmatch(self.node_id):
+            raise ValueError(f"node_id must be 1-64 characters of A-Z a-z 0-9 _ - (got {self.node_id!r})")
 
 
 SessionFactory = Callable[["EngineSession"], EngineHandler]
@@ -567,6 +582,7 @@ class EngineEndpoint:
         self.flusher = flusher
         self.factory = factory
         self.options = options
+        self.sid_prefix = "" if options.node_id is None else options.node_id + "."
         self.sessions: dict[str, EngineSession] = {}
         self.on_session_close: Callable[[EngineSession], None] | None = None
 
@@ -613,6 +629,9 @@ class EngineEndpoint:
         responder.send(self.text_response(body, request))
         self._start_handler(session)
 
+    def _new_sid(self) -> str:
+        return self.sid_prefix + secrets.token_urlsafe(15)  # 120 random bits, 20 URL-safe characters
+
     def _open_text(self, sid: str, upgrades: Sequence[str]) -> str:
         """The OPEN packet for a new session with this endpoint's options."""
         options = self.options
@@ -620,7 +639,7 @@ class EngineEndpoint:
 
     def _open_session(self, transport_name: str, remote_addr: str, sid: str | None = None) -> EngineSession:
         if sid is None:
-            sid = _new_sid()
+            sid = self._new_sid()
         session = EngineSession(self, sid, transport_name, remote_addr)
         self.sessions[sid] = session
         # The heartbeat starts as the OPEN packet is written (the same loop turn).
@@ -664,7 +683,7 @@ class EngineEndpoint:
                 return
             session.start_probe(ws)
         else:
-            sid = _new_sid()
+            sid = self._new_sid()
             opening = text_frame(self._open_text(sid, []))
             ws = WsConnection.accept(http, request, _RejectWsHandler(), max_size, first_frame=opening)
             if ws is None:
@@ -724,10 +743,6 @@ class EngineEndpoint:
     def close_all(self, reason: str = SERVER_SHUTDOWN) -> None:
         for session in list(self.sessions.values()):
             session.close(reason)
-
-
-def _new_sid() -> str:
-    return secrets.token_urlsafe(15)  # 120 random bits, 20 URL-safe characters
 
 
 def _reject_upgrade(http: HttpConnection, exc: HandshakeError) -> None:

@@ -11,12 +11,13 @@ import inspect
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from ssl import SSLContext
 
 from .budget import BufferBudget
 from .codec.sio import DEFAULT_MAX_ATTACHMENT_BYTES
 from .engine import SERVER_SHUTDOWN, EngineEndpoint, EngineOptions, EngineSession, SessionFactory
 from .fanout import Flusher
-from .socketio import Namespace, SioConnection
+from .socketio import AdapterFactory, Namespace, SioConnection
 from .transport.http import HttpConnection, HttpRequest, HttpResponse, HttpTimeouts, Responder
 
 __all__ = ["RouteHandler", "Server"]
@@ -31,6 +32,11 @@ ROUTE_BODY_LIMIT = 1024 * 1024
 def _matches(route: str, path: str) -> bool:
     """A route matches its exact path, or every path under it when it ends with ``/``."""
     return path == route or (route.endswith("/") and path.startswith(route))
+
+
+def _valid_node_id(node_id: str) -> bool:
+    # It goes into sids (URL query strings, routed on by balancers) and Redis channel names.
+    return 0 < len(node_id) <= 64 and all(c.isascii() and (c.isalnum() or c in "_-") for c in node_id)
 
 
 def _mount(path: str) -> str:
@@ -58,6 +64,12 @@ class Server:
             (the sum; a connection holds at most one such packet half received).
         attachment_timeout: seconds for all attachments of a binary packet to arrive.
         Either limit exceeded closes the session (parse error).
+        node_id: this node's name in a cluster or behind a load balancer: every Engine.IO sid
+            starts with ``node_id + "."`` so that a balancer can route on the ``sid`` query
+            parameter, and Socket.IO sids too, so that an emit to a sid finds its node.
+        adapter_factory: builds each namespace's adapter (rooms and broadcast delivery);
+            None: ``LocalAdapter``, this process only. For a cluster, e.g.
+            ``lambda nsp: RedisAdapter(nsp, client, node_id)``.
     """
 
     def __init__(
@@ -79,7 +91,17 @@ class Server:
         keep_alive_timeout: float = 60.0,
         max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
         attachment_timeout: float = 10.0,
+        node_id: str | None = None,
+        adapter_factory: AdapterFactory | None = None,
     ) -> None:
+        if node_id is not None and not _valid_node_id(node_id):
+            raise ValueError(f"node_id must be 1-64 characters of A-Z a-z 0-9 _ -, got {node_id!r}")
+        self.node_id = node_id
+        # Socket sids start with it, so that an emit to a sid of another node finds that node.
+        self.sid_prefix = f"{node_id}." if node_id else ""
+        self.adapter_factory = adapter_factory
+        # Awaited by shutdown() once every session is closed, before the adapters close.
+        self.on_sessions_closed: Callable[[], Awaitable[None]] | None = None
         self.options = EngineOptions(
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
@@ -89,6 +111,7 @@ class Server:
             allowed_origins=allowed_origins,
             max_buffered_bytes=max_buffered_bytes,
             droppable_buffered_bytes=droppable_buffered_bytes,
+            node_id=node_id,
         )
         self.connect_timeout = connect_timeout
         self.http_timeouts = HttpTimeouts(header_timeout, body_timeout, keep_alive_timeout)
@@ -107,6 +130,8 @@ class Server:
         self._connections: set[asyncio.Transport] = set()
         self._route_tasks: set[asyncio.Future[None]] = set()
         self.port = 0
+        self._started = False
+        self._adapter_tasks: set[asyncio.Future[None]] = set()
         self.mount_engine(path, self._new_connection, self.options)
 
     # -- application API ----------------------------------------------------------
@@ -115,7 +140,16 @@ class Server:
         namespace = self.namespaces.get(name)
         if namespace is None:
             namespace = self.namespaces[name] = Namespace(self, name)
+            if self._started:  # created while serving: its adapter starts now (in the background)
+                task = asyncio.ensure_future(namespace.adapter.start())
+                self._adapter_tasks.add(task)
+                task.add_done_callback(self._adapter_started)
         return namespace
+
+    def _adapter_started(self, task: asyncio.Future[None]) -> None:
+        self._adapter_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("adapter failed to start", exc_info=task.exception())
 
     def route(self, method: str, path: str, handler: RouteHandler) -> None:
         """Serve ``method path`` (a trailing ``/`` matches the prefix) with ``handler``."""
@@ -151,9 +185,11 @@ class Server:
             if method == request.method:
                 self._run_route(handler, request, responder)
                 return
-        known = bool(matching)
-        status = 405 if known else 404
-        responder.send(HttpResponse.json({"error": "method not allowed" if known else "not found"}, status))
+        if matching:
+            allow = ", ".join(sorted({method for method, _ in matching}))
+            responder.send(HttpResponse.json({"error": "method not allowed"}, 405, {"Allow": allow}))
+            return
+        responder.send(HttpResponse.json({"error": "not found"}, 404))
 
     def _run_route(self, handler: RouteHandler, request: HttpRequest, responder: Responder) -> None:
         result = handler(request)
@@ -185,10 +221,22 @@ class Server:
     def _protocol_factory(self) -> HttpConnection:
         return _TrackedHttpConnection(self)
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen on ``host:port``; returns the bound port."""
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False, ssl: SSLContext | None = None
+    ) -> int:
+        """Start every namespace's adapter, then listen on ``host:port``; returns the bound port.
+
+        ``reuse_port``: bind with SO_REUSEPORT, so that several processes share the port and the
+        kernel spreads new connections over them. ``ssl``: serve HTTPS / WSS with this server
+        context (TLS is asyncio's: the protocols above it see plain bytes).
+        """
+        for namespace in list(self.namespaces.values()):
+            await namespace.adapter.start()
+        self._started = True
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol_factory, host, port, backlog=4096)
+        self._server = await loop.create_server(
+            self._protocol_factory, host, port, backlog=4096, reuse_port=reuse_port, ssl=ssl
+        )
         sockname = self._server.sockets[0].getsockname()
         self.port = int(sockname[1])
         return self.port
@@ -211,6 +259,19 @@ class Server:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
             self._server = None
+        self._started = False
+        if self.on_sessions_closed is not None:
+            # The application's last words to the other nodes (its clients' departures) still
+            # travel: the adapters close after it.
+            try:
+                await self.on_sessions_closed()
+            except Exception:
+                logger.exception("on_sessions_closed failed")
+        for namespace in list(self.namespaces.values()):
+            try:
+                await namespace.adapter.close()
+            except Exception:
+                logger.exception("adapter of %s failed to close", namespace.name)
 
     async def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT, then shut down cleanly."""

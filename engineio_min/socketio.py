@@ -8,10 +8,12 @@ namespace. A packet that breaks the protocol (SPEC §3.2, invalid packets and in
 states) closes the whole Engine.IO session with reason ``parse error``, as the reference
 server does.
 
-Broadcast. ``Namespace.emit(..., to=room)`` encodes the packet once and frames it once;
-the frame goes into one ``FrameBatch`` shared by every recipient, and consecutive
-broadcasts to the same recipients within one loop turn join that batch (fanout.py). Each
-client then gets one write per turn with everything it is owed, in emit order.
+Broadcast. ``Namespace.emit(..., to=room)`` encodes the packet once and hands it to the
+namespace's adapter (adapter.py), which keeps the rooms: it frames the packet once into one
+``FrameBatch`` shared by every recipient, and consecutive broadcasts to the same recipients
+within one loop turn join that batch (fanout.py). Each client then gets one write per turn
+with everything it is owed, in emit order. A cluster adapter also carries the packet to the
+other nodes (redis_adapter.py).
 """
 
 from __future__ import annotations
@@ -24,15 +26,14 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, TypeGuard
 
+from .adapter import Excluded, LocalAdapter
 from .codec.binary import has_binary
 from .codec.json import dumps
 from .codec.sio import InvalidEventPayload, SioDecoder, SioPacket, SioType, encode_event_text, encode_sio
 from .engine import PARSE_ERROR, EngineSession
 from .errors import AckTimeout, ConnectRefused, DecodeError
-from .fanout import Flusher, FrameBatch
-from .transport.websocket import text_frame
 
-__all__ = ["Namespace", "SioConnection", "Socket", "ack_requested"]
+__all__ = ["AdapterFactory", "Namespace", "SioConnection", "Socket", "ack_requested"]
 
 logger = logging.getLogger("engineio_min.socketio")
 
@@ -44,6 +45,7 @@ DisconnectHook = Callable[["Socket", str], "Awaitable[None] | None"]
 # hook(socket, reason) -> what answers the client's ack (see Namespace.on_invalid_event)
 InvalidEventHook = Callable[["Socket", str], Any]
 EventHandler = Callable[..., Any]
+AdapterFactory = Callable[["Namespace"], LocalAdapter]
 
 _tasks: set[asyncio.Task[Any]] = set()
 
@@ -94,11 +96,13 @@ class Namespace:
         self.server = server
         self.name = name
         self.sockets: dict[str, Socket] = {}
-        self.rooms: dict[str, dict[Socket, None]] = {}
         self._handlers: dict[str, EventHandler] = {}
         self._connect_hook: ConnectHook | None = None
         self._disconnect_hook: DisconnectHook | None = None
         self._invalid_event_hook: InvalidEventHook | None = None
+        factory: AdapterFactory = getattr(server, "adapter_factory", None) or LocalAdapter
+        # Rooms and broadcast delivery (adapter.py); replaced by a cluster adapter on a cluster.
+        self.adapter: LocalAdapter = factory(self)
 
     # -- registration -------------------------------------------------------------
     def on(self, event: str) -> Callable[[EventHandler], EventHandler]:
@@ -130,21 +134,27 @@ class Namespace:
         self._invalid_event_hook = hook
         return hook
 
-    # -- rooms ----------------------------------------------------------------------
+    # -- rooms (kept by the adapter) ----------------------------------------------------
+    @property
+    def rooms(self) -> dict[str, dict[Socket, None]]:
+        """This process's rooms: name -> members (the adapter's; do not modify)."""
+        return self.adapter.rooms
+
+    def join(self, sock: Socket, room: str) -> None:
+        """Put ``sock`` in ``room`` (same as ``sock.join(room)``)."""
+        sock.join(room)
+
+    def leave(self, sock: Socket, room: str) -> None:
+        """Take ``sock`` out of ``room`` (same as ``sock.leave(room)``)."""
+        sock.leave(room)
+
     def room_size(self, room: str) -> int:
-        return len(self._members(room))
+        """How many sockets of this process are in ``room``."""
+        return len(self.adapter.members(room))
 
     def room_members(self, room: str) -> list[Socket]:
-        return list(self._members(room))
-
-    def _members(self, room: str) -> dict[Socket, None]:
-        """A room's members. A socket's sid names a room of its own: it is looked up, not
-        stored, which saves a dict per connection."""
-        members = self.rooms.get(room)
-        if members is not None:
-            return members
-        sock = self.sockets.get(room)
-        return {sock: None} if sock is not None else {}
+        """The sockets of this process in ``room``."""
+        return list(self.adapter.members(room))
 
     # -- broadcast ----------------------------------------------------------------
     def emit(
@@ -154,99 +164,26 @@ class Namespace:
         to: str | Iterable[str] | None = None,
         exclude: Socket | Iterable[Socket] | None = None,
         droppable: bool = False,
+        local: bool = False,
     ) -> int:
         """Send an event to a room, several rooms, or the whole namespace. Never waits.
 
-        The packet is encoded once and framed once; returns the number of sockets it was
-        written to (or queued for, when batched).
+        The packet is encoded once, here, and handed to the adapter, which frames it once
+        (and, in a cluster, carries it to the other nodes unless ``local``). Returns the
+        number of sockets of this process it was written to (or queued for, when batched).
         """
-        server = self.server
         rooms = to if to is None or isinstance(to, str) else tuple(to)
-        server.encode_count += 1
+        if exclude is None:
+            excluded: Excluded = None
+        elif isinstance(exclude, Socket):
+            excluded = (exclude,)
+        else:
+            excluded = frozenset(exclude) or None
+        self.server.encode_count += 1
         if has_binary(args):
             parts = encode_sio(SioPacket(SioType.EVENT, self.name, [event, *args]))
-            recipients = self._recipients(rooms, exclude)
-            for sock in recipients:
-                sock.send_parts(parts)
-            return len(recipients)
-        text = encode_event_text(self.name, event, args)
-        frame = text_frame(text)
-        flusher: Flusher = server.flusher
-        excluded = None if exclude is None else (exclude,) if isinstance(exclude, Socket) else frozenset(exclude)
-        key = (self, rooms, droppable, excluded)
-        batch = flusher.open_batch
-        if batch is not None and batch.key == key:
-            # Same recipients as the open batch: O(1), whatever the room size.
-            batch.add(frame, text)
-            return batch.recipients
-        batch = FrameBatch(key, droppable)
-        batch.add(frame, text)
-        flusher.open_batch = None  # closes the previous batch; its references just end
-        sent = 0
-        for sock in self._recipients(rooms, exclude):
-            if sock.engine.queue_batch(batch):
-                sent += 1
-        batch.recipients = sent
-        flusher.open_batch = batch
-        return sent
-
-    def _recipients(self, to: str | tuple[str, ...] | None, exclude: Socket | Iterable[Socket] | None) -> list[Socket]:
-        if to is None:
-            chosen: Iterable[Socket] = self.sockets.values()
-        elif isinstance(to, str):
-            chosen = self._members(to)
-        else:
-            union: dict[Socket, None] = {}
-            for room in to:
-                union.update(self._members(room))
-            chosen = union
-        if exclude is None:
-            return list(chosen)
-        skip = {exclude} if isinstance(exclude, Socket) else set(exclude)
-        return [s for s in chosen if s not in skip]
-
-    def _membership_changed(self, sock: Socket, room: str | None, joined: bool) -> None:
-        """Keep the open batch right: a new member reads it from now on, a leaver stops.
-
-        ``room`` None means the namespace itself (the socket connects or disconnects).
-        """
-        flusher: Flusher = self.server.flusher
-        batch = flusher.open_batch
-        if batch is None:
-            return
-        namespace, rooms, _, excluded = batch.key
-        if namespace is not self:
-            return
-        if room is None:
-            if rooms is None or rooms == sock.sid:  # namespace-wide, or this socket's own sid
-                if joined:
-                    flusher.open_batch = None
-                else:
-                    sock.engine.cut_batch(batch)
-            return
-        if rooms == room and excluded is None:
-            if joined:
-                sock.engine.queue_tail(batch)
-                batch.recipients += 1
-            else:
-                sock.engine.cut_batch(batch)
-        elif rooms is None or excluded is not None or (isinstance(rooms, tuple) and room in rooms):
-            flusher.open_batch = None  # a key we cannot follow: later broadcasts start anew
-
-    def _join(self, sock: Socket, room: str) -> None:
-        self._membership_changed(sock, room, joined=True)
-        members = self.rooms.get(room)
-        if members is None:
-            members = self.rooms[room] = {}
-        members[sock] = None
-
-    def _leave(self, sock: Socket, room: str) -> None:
-        self._membership_changed(sock, room, joined=False)
-        members = self.rooms.get(room)
-        if members is not None:
-            members.pop(sock, None)
-            if not members:
-                del self.rooms[room]
+            return self.adapter.broadcast_parts(parts, rooms, excluded, local)
+        return self.adapter.broadcast_text(encode_event_text(self.name, event, args), rooms, excluded, droppable, local)
 
 
 class Socket:
@@ -261,11 +198,12 @@ class Socket:
         self._conn = conn
         self.engine: EngineSession = conn.engine
         self.namespace = namespace
-        self.sid = secrets.token_urlsafe(15)
+        # "{node_id}." first on a cluster node, so that any node can tell whose socket it is.
+        self.sid = namespace.server.sid_prefix + secrets.token_urlsafe(15)
         self.auth = auth
         self.data: dict[str, Any] = {}
         self.remote_addr = conn.engine.remote_addr
-        # The rooms joined (the socket's own sid room is implicit, see Namespace._members).
+        # The rooms joined (the socket's own sid room is implicit, see LocalAdapter.members).
         self.rooms: set[str] = set()
         self.connected = False
         # Emits made before the CONNECT reply is written (inside the connect hook) wait here.
@@ -333,14 +271,14 @@ class Socket:
             return
         self.rooms.add(room)
         if self.connected:
-            self.namespace._join(self, room)
+            self.namespace.adapter.add(self, room)
 
     def leave(self, room: str) -> None:
         if room not in self.rooms:
             return
         self.rooms.discard(room)
         if self.connected:
-            self.namespace._leave(self, room)
+            self.namespace.adapter.remove(self, room)
 
     # -- lifecycle ----------------------------------------------------------------------
     def disconnect(self, close_engine: bool = False) -> None:
@@ -355,11 +293,12 @@ class Socket:
     def _commit(self) -> None:
         """The connect hook accepted: join rooms, write CONNECT, release buffered emits."""
         namespace = self.namespace
+        adapter = namespace.adapter
         self.connected = True
-        namespace._membership_changed(self, None, joined=True)
+        adapter.socket_connected(self)
         namespace.sockets[self.sid] = self
         for room in self.rooms:
-            namespace._join(self, room)
+            adapter.add(self, room)
         pending, self._pending = self._pending, None
         self.send_parts(encode_sio(SioPacket(SioType.CONNECT, namespace.name, {"sid": self.sid})))
         for parts in pending or ():
@@ -371,9 +310,10 @@ class Socket:
         was_connected = self.connected
         self.connected = False
         if was_connected:
-            namespace._membership_changed(self, None, joined=False)
+            adapter = namespace.adapter
+            adapter.socket_disconnected(self)
             for room in self.rooms:
-                namespace._leave(self, room)
+                adapter.remove(self, room)
             namespace.sockets.pop(self.sid, None)
         self._acks.clear()
         hook = namespace._disconnect_hook

@@ -19,6 +19,11 @@ claim              required  meaning
 ``broadcaster_of`` no        list of stream ids this user broadcasts (owns)
 =================  ========  ===============================================================
 
+Refusals before the signature is checked say only "invalid token": an unknown ``app_id``, a
+malformed token, a bad signature and a header naming another algorithm all look the same, so
+that app ids cannot be probed (as on the backend HTTP API). Once the signature proves the
+token was signed with the app's key, the message says what is wrong with it ("token expired").
+
 The algorithm is pinned per app: the token header's ``alg`` must equal the app's configured
 algorithm, so ``alg: none`` and HS256-signed-with-the-RS256-public-key tokens are refused.
 Time claims are checked here against an injected clock (with ``leeway`` seconds of skew)
@@ -157,9 +162,8 @@ class TokenVerifier:
         if not isinstance(app_id, str) or not isinstance(token, str):
             raise _bad("token and app_id must be strings")
         app = self._apps.get(app_id)
-        if app is None:
-            raise _bad("unknown app")
-        if not 0 < len(token) <= MAX_TOKEN_LENGTH:
+        # The same answer for an unknown app as for a bad token: app ids cannot be probed.
+        if app is None or not 0 < len(token) <= MAX_TOKEN_LENGTH:
             raise _bad()
         claims = self._decode(token, app)
         self._check_times(claims)
@@ -177,8 +181,9 @@ class TokenVerifier:
             # Pinning: `algorithms` holds the app's one algorithm, so "none" and algorithm
             # confusion (an HS256 token signed with an RS256 app's public key) end here.
             # (Checked by pyjwt while it parses the token once; a separate header read cost
-            # a second full parse of every token.)
-            raise _bad("token algorithm not allowed for this app") from None
+            # a second full parse of every token.) Checked before the signature, so it says no
+            # more than "invalid token": naming the algorithm would tell a prober the app exists.
+            raise _bad() from None
         except jwt.InvalidAudienceError:
             raise _bad("token is not for this app") from None
         except jwt.MissingRequiredClaimError as exc:
@@ -244,11 +249,21 @@ def mint_token(
         ttl: lifetime in seconds (1 s .. 30 days).
 
     Raises:
-        ValueError: bad ttl, unknown role, or a missing private key.
+        ValueError: bad ttl, unknown role, a missing private key, or a claim that
+            :class:`TokenVerifier` would refuse (a token that cannot work is never minted).
         ConfigError: the private key does not fit the app's algorithm.
     """
     if not 1 <= ttl <= MAX_TTL:
         raise ValueError(f"ttl must be in 1..{MAX_TTL} seconds")
+    rule = "characters, without control characters or leading/trailing spaces"
+    if _clean_text(user_id, MAX_USER_ID_LENGTH) is None:
+        raise ValueError(f"user id (sub) must be 1-{MAX_USER_ID_LENGTH} {rule}")
+    if username is not None and _clean_text(username, MAX_USERNAME_LENGTH) is None:
+        raise ValueError(f"name must be 1-{MAX_USERNAME_LENGTH} {rule}")
+    moderator_of, broadcaster_of = list(moderator_of), list(broadcaster_of)  # iterables are read twice
+    for claim, streams in (("moderator_of", moderator_of), ("broadcaster_of", broadcaster_of)):
+        if len(set(streams)) > MAX_SCOPED_STREAMS:
+            raise ValueError(f"{claim} may list at most {MAX_SCOPED_STREAMS} streams")
     role_list = sorted(set(roles))
     if not set(role_list) <= APP_ROLES:
         raise ValueError(f"roles must be among {sorted(APP_ROLES)}")

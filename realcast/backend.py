@@ -14,22 +14,30 @@ Routes (``{app_id}``, ``{stream_id}`` as in the WebSocket API)::
 
 Every ``/api/v1`` request carries ``Authorization: Bearer <the app's api_key>``; a missing or
 wrong key, or an unknown app, is ``401`` (the same answer, so app ids cannot be probed). Errors
-are JSON ``{"error": "..."}`` with 400 (bad body or stream id), 401, 404 (unknown route) or 405.
+are JSON ``{"error": "..."}``: 400 (bad body, a field not listed above, bad stream id), 401, 404
+(unknown route), 405 (with ``Allow``), 413 (a body over 1 MiB, engineio_min's
+``ROUTE_BODY_LIMIT``), 431 (headers over engineio_min's limit) or 503 (cluster: Redis away).
+
+``error`` in a status is the last reported error while the stream is in status ``error`` and
+``null`` otherwise: going live or offline afterwards clears it.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
+
+from redis.exceptions import RedisError
 
 from engineio_min import HttpRequest, HttpResponse, Server
 
 from .config import AppConfig
+from .history import ChatHistory
 from .hub import Hub
 from .ids import iso_utc
-from .live import StreamState
+from .live import StreamState, StreamStatus
 from .models import MAX_STREAM_ID_LENGTH, STREAM_ID_RE, has_refused_characters
 
 __all__ = ["API_PREFIX", "BackendApi"]
@@ -42,17 +50,25 @@ MAX_ERROR_LENGTH: Final = 500
 class ApiError(Exception):
     """An HTTP error answer."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
     def response(self) -> HttpResponse:
-        headers = {"WWW-Authenticate": 'Bearer realm="realcast"'} if self.status == 401 else None
-        return HttpResponse.json({"error": self.message}, self.status, headers)
+        headers = dict(self.headers or {})
+        if self.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="realcast"'
+        return HttpResponse.json({"error": self.message}, self.status, headers or None)
 
 
-def _json_body(request: HttpRequest) -> dict[str, object]:
+def _method_not_allowed(allowed: str) -> ApiError:
+    return ApiError(405, "method not allowed", {"Allow": allowed})
+
+
+def _json_body(request: HttpRequest, fields: frozenset[str]) -> dict[str, object]:
+    """The body as a JSON object holding only ``fields`` (a misspelt field is an error, not a no-op)."""
     if not request.body.strip():
         return {}
     try:
@@ -61,6 +77,10 @@ def _json_body(request: HttpRequest) -> dict[str, object]:
         raise ApiError(400, "body must be JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object")
+    unknown = sorted(set(body) - fields)
+    if unknown:
+        expected = ", ".join(sorted(fields)) or "none"
+        raise ApiError(400, f"unknown field(s) {', '.join(unknown)} (expected: {expected})")
     return body
 
 
@@ -76,12 +96,22 @@ def _text(body: dict[str, object], key: str, max_length: int, *, required: bool)
     return value
 
 
+# What an action did: the fields it adds to the answer, and the event to announce (if any).
+Outcome = tuple[dict[str, object], tuple[str, dict[str, object]] | None]
+# The body fields each action reads; any other field is refused.
+ACTION_FIELDS: Final = {
+    "live": frozenset({"title"}),
+    "offline": frozenset[str](),
+    "error": frozenset({"error"}),
+}
+
+
 class BackendApi:
     """The HTTP routes, bound to one :class:`Hub`."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self._actions: dict[str, Callable[[StreamState, dict[str, object]], dict[str, object]]] = {
+        self._actions: dict[str, Callable[[StreamState, dict[str, object]], Outcome]] = {
             "live": self._live,
             "offline": self._offline,
             "error": self._error,
@@ -89,16 +119,53 @@ class BackendApi:
 
     def install(self, server: Server) -> None:
         """Register the routes on ``server``."""
-        server.route("GET", API_PREFIX, self.handle)
-        server.route("POST", API_PREFIX, self.handle)
-        server.route("GET", "/healthz", lambda request: HttpResponse.json({"status": "ok"}))
+        # Methods no route takes are answered here too, so that a 405 names exactly what the path takes.
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            server.route(method, API_PREFIX, self.handle)
+        server.route("GET", "/healthz", self._health)
 
-    def handle(self, request: HttpRequest) -> HttpResponse:
+    def _health(self, request: HttpRequest) -> HttpResponse:
+        """200 while the node serves its clients; "degraded" while it cannot reach the cluster's Redis."""
+        cluster = self.hub.cluster
+        if cluster is None:
+            return HttpResponse.json({"status": "ok"})
+        redis_ok = cluster.redis_ok and self.hub.nsp.adapter.healthy
+        status = "ok" if redis_ok else "degraded"
+        return HttpResponse.json({"status": status, "node": cluster.node_id, "redis": redis_ok})
+
+    def handle(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         """Dispatch one ``/api/v1/apps/...`` request."""
         try:
-            return HttpResponse.json(self._dispatch(request))
+            if self.hub.cluster is not None:
+                return self._handle_cluster(*self._route(request))
+            return HttpResponse.json(self._dispatch(*self._route(request)))
         except ApiError as err:
             return err.response()
+
+    async def _handle_cluster(
+        self, app_id: str, stream_id: str, action: Callable[[StreamState, dict[str, object]], Outcome] | None,
+        body: dict[str, object],
+    ) -> HttpResponse:
+        """The same routes over the cluster's shared stream status (Redis) and analytics."""
+        cluster = self.hub.cluster
+        assert cluster is not None
+        # A scratch state: the shared status is read into it, changed, and written back.
+        state = StreamState(app_id, stream_id, ChatHistory(1))
+        try:
+            await cluster.load_status(state)
+            result: dict[str, object] = {}
+            announce = None
+            if action is not None:
+                result, announce = action(state, body)
+                await cluster.save_status(state)
+            viewers = await cluster.viewers(app_id, stream_id)
+            snapshot = await cluster.snapshot(app_id, stream_id)
+        except (ConnectionError, RedisError):
+            return ApiError(503, "the cluster's Redis is unreachable, retry later").response()
+        if announce is not None:
+            self.hub.emit_to_stream(app_id, stream_id, *announce)
+        status = self._status(state, app_id, stream_id, viewers, snapshot.as_payload(stream_id))
+        return HttpResponse.json({**status, **result})
 
     def _authenticate(self, request: HttpRequest, app_id: str) -> AppConfig:
         app = self.hub.verifier.app(app_id)
@@ -110,7 +177,10 @@ class BackendApi:
             raise ApiError(401, "invalid API key")
         return app
 
-    def _dispatch(self, request: HttpRequest) -> dict[str, object]:
+    def _route(
+        self, request: HttpRequest
+    ) -> tuple[str, str, Callable[[StreamState, dict[str, object]], Outcome] | None, dict[str, object]]:
+        """(app_id, stream_id, the action or None for a status read, the body) of a valid request."""
         parts = request.path[len(API_PREFIX) :].split("/")
         # {app_id}/streams/{stream_id}[/{action}]
         if len(parts) not in (3, 4) or parts[1] != "streams":
@@ -121,53 +191,65 @@ class BackendApi:
             raise ApiError(400, "invalid stream_id")
         if len(parts) == 3:
             if request.method != "GET":
-                raise ApiError(405, "method not allowed")
-            state = self.hub.live.peek(app.app_id, stream_id)
-            return self._status(state, app.app_id, stream_id)
+                raise _method_not_allowed("GET")
+            return app.app_id, stream_id, None, {}
         action = self._actions.get(parts[3])
         if action is None:
             raise ApiError(404, "not found")
         if request.method != "POST":
-            raise ApiError(405, "method not allowed")
-        body = _json_body(request)
-        state = self.hub.live.get(app.app_id, stream_id)
-        result = action(state, body)
-        return {**self._status(state, app.app_id, stream_id), **result}
+            raise _method_not_allowed("POST")
+        return app.app_id, stream_id, action, _json_body(request, ACTION_FIELDS[parts[3]])
+
+    def _dispatch(
+        self, app_id: str, stream_id: str, action: Callable[[StreamState, dict[str, object]], Outcome] | None,
+        body: dict[str, object],
+    ) -> dict[str, object]:
+        if action is None:
+            state = self.hub.live.peek(app_id, stream_id)
+            return self._status(state, app_id, stream_id)
+        state = self.hub.live.get(app_id, stream_id)
+        result, announce = action(state, body)
+        if announce is not None:
+            self.hub.emit_to_stream(app_id, stream_id, *announce)
+        return {**self._status(state, app_id, stream_id), **result}
 
     # --- actions ------------------------------------------------------------------------------
 
-    def _live(self, state: StreamState, body: dict[str, object]) -> dict[str, object]:
+    def _live(self, state: StreamState, body: dict[str, object]) -> Outcome:
         title = _text(body, "title", MAX_TITLE_LENGTH, required=False)
         transition = state.go_live(title, self.hub.wall())
-        if transition.changed:
-            assert state.started_at is not None
-            payload = {"stream_id": state.stream_id, "title": title, "started_at": iso_utc(state.started_at)}
-            self.hub.emit_to_stream(state.app_id, state.stream_id, "stream.live", payload)
-        return {"changed": transition.changed}
+        if not transition.changed:
+            return {"changed": False}, None
+        assert state.started_at is not None
+        payload: dict[str, object] = {
+            "stream_id": state.stream_id, "title": title, "started_at": iso_utc(state.started_at)
+        }
+        return {"changed": True}, ("stream.live", payload)
 
-    def _offline(self, state: StreamState, body: dict[str, object]) -> dict[str, object]:
+    def _offline(self, state: StreamState, body: dict[str, object]) -> Outcome:
         transition = state.go_offline(self.hub.wall())
-        if transition.changed:
-            assert state.ended_at is not None
-            payload = {
-                "stream_id": state.stream_id,
-                "duration": round(transition.duration),
-                "ended_at": iso_utc(state.ended_at),
-            }
-            self.hub.emit_to_stream(state.app_id, state.stream_id, "stream.offline", payload)
-        return {"changed": transition.changed, "duration": round(transition.duration)}
+        result: dict[str, object] = {"changed": transition.changed, "duration": round(transition.duration)}
+        if not transition.changed:
+            return result, None
+        assert state.ended_at is not None
+        payload: dict[str, object] = {
+            "stream_id": state.stream_id,
+            "duration": round(transition.duration),
+            "ended_at": iso_utc(state.ended_at),
+        }
+        return result, ("stream.offline", payload)
 
-    def _error(self, state: StreamState, body: dict[str, object]) -> dict[str, object]:
+    def _error(self, state: StreamState, body: dict[str, object]) -> Outcome:
         error = _text(body, "error", MAX_ERROR_LENGTH, required=True)
         state.go_error(error)
-        self.hub.emit_to_stream(
-            state.app_id, state.stream_id, "stream.error", {"stream_id": state.stream_id, "error": error}
-        )
-        return {"changed": True}
+        return {"changed": True}, ("stream.error", {"stream_id": state.stream_id, "error": error})
 
     # --- status -------------------------------------------------------------------------------
 
-    def _status(self, state: StreamState | None, app_id: str, stream_id: str) -> dict[str, object]:
+    def _status(
+        self, state: StreamState | None, app_id: str, stream_id: str,
+        viewers: int | None = None, analytics: dict[str, object] | None = None,
+    ) -> dict[str, object]:
         hub = self.hub
         slow = hub.store.get_slow_mode(app_id, stream_id)
         moderation = {
@@ -192,8 +274,9 @@ class BackendApi:
             "title": state.title,
             "started_at": None if state.started_at is None else iso_utc(state.started_at),
             "ended_at": None if state.ended_at is None else iso_utc(state.ended_at),
-            "error": state.error,
-            "viewers": state.viewer_count,
-            "analytics": state.analytics.snapshot(hub.mono()).as_payload(stream_id),
+            # Only while in error: after `error` then `offline` (or `live`) it is history, not status.
+            "error": state.error if state.status is StreamStatus.ERROR else None,
+            "viewers": state.viewer_count if viewers is None else viewers,
+            "analytics": state.analytics.snapshot(hub.mono()).as_payload(stream_id) if analytics is None else analytics,
             **moderation,
         }

@@ -21,6 +21,9 @@ file (``--config`` / ``REALCAST_CONFIG``) > built-in defaults. The TOML file loo
     database_url = "postgresql://realcast@db/realcast"  # cluster: shared moderation state
     node_id = "n1"                      # this process in the cluster (default: random)
     workers = 1                         # processes on this port (see README)
+    history_size = 50                   # chat messages shown on chat:join (1..1000)
+    ssl_certfile = "cert.pem"           # serve https/wss directly (PEM chain; relative to the file)
+    ssl_keyfile = "key.pem"             # its private key (omit if the certfile holds it)
 
     [rate_limits]                       # defaults for every app (the seed's limits)
     chat_per_second = 5
@@ -35,10 +38,15 @@ file (``--config`` / ``REALCAST_CONFIG``) > built-in defaults. The TOML file loo
 A single app can instead come from ``REALCAST_APP_ID``, ``REALCAST_JWT_SECRET`` (or
 ``REALCAST_JWT_PUBLIC_KEY`` / ``REALCAST_JWT_PUBLIC_KEY_FILE`` with ``REALCAST_JWT_ALGORITHM``)
 and ``REALCAST_API_KEY``; it replaces a file app with the same id.
+
+Error messages name the setting as the user wrote it: ``REALCAST_API_KEY is required``,
+``[server].port must be in 0..65535``, ``--port must be ...``. ``REALCAST_*`` variables that
+mean nothing here are reported by :func:`unknown_env_vars` (the CLI warns about them).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -60,8 +68,11 @@ __all__ = [
     "DevApp",
     "RateLimits",
     "ServerConfig",
+    "describe_config",
     "ensure_dev_app",
     "load_config",
+    "load_dev_app",
+    "unknown_env_vars",
 ]
 
 APP_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -145,10 +156,22 @@ class ServerConfig:
     database_url: str | None = None
     node_id: str | None = None
     workers: int = 1
+    # Serve https/wss directly (stdlib ssl): a PEM certificate chain and its private key (None:
+    # the key is in the certfile). Files are read at start-up (see tls.py).
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.data_dir, Path):
             object.__setattr__(self, "data_dir", Path(self.data_dir))  # frozen: normalise once
+        for name in ("ssl_certfile", "ssl_keyfile"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ConfigError("ssl_keyfile needs ssl_certfile (the certificate it belongs to)")
+        if not isinstance(self.host, str) or not self.host.strip() or self.host != self.host.strip():
+            raise ConfigError(f"host must be a host name or address, got {self.host!r}")
         ids = [a.app_id for a in self.apps]
         if len(ids) != len(set(ids)):
             raise ConfigError("app ids must be unique")
@@ -197,6 +220,8 @@ class CliOptions:
     database_url: str | None = None
     node_id: str | None = None
     workers: int | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
 
 
 # --- value parsing (shared by the file and the environment) -----------------------------------
@@ -278,7 +303,24 @@ _SERVER_SETTINGS: Final[dict[str, tuple[_Parser, str]]] = {
     "database_url": (_as_str, "REALCAST_DATABASE_URL"),
     "node_id": (_as_str, "REALCAST_NODE_ID"),
     "workers": (_as_int, "REALCAST_WORKERS"),
+    "ssl_certfile": (_as_str, "REALCAST_SSL_CERTFILE"),
+    "ssl_keyfile": (_as_str, "REALCAST_SSL_KEYFILE"),
 }
+# Settings that are paths: relative to the configuration file when they come from it.
+_PATH_SETTINGS: Final = ("data_dir", "ssl_certfile", "ssl_keyfile")
+# Flags of `realcast serve` that name a ServerConfig setting (the rest have no flag).
+_FLAG_SETTINGS: Final = (
+    "host", "port", "data_dir", "dev_mode", "log_level", "redis_url", "database_url", "node_id", "workers",
+    "ssl_certfile", "ssl_keyfile",
+)
+_APP_ENV_VARS: Final = (
+    "REALCAST_APP_ID",
+    "REALCAST_JWT_ALGORITHM",
+    "REALCAST_JWT_SECRET",
+    "REALCAST_JWT_PUBLIC_KEY",
+    "REALCAST_JWT_PUBLIC_KEY_FILE",
+    "REALCAST_API_KEY",
+)
 _RATE_ENV_PREFIX: Final = "REALCAST_RATE_"  # e.g. REALCAST_RATE_CHAT_PER_SECOND
 _RATE_FIELDS: Final = tuple(f.name for f in fields(RateLimits))
 _APP_KEYS: Final = frozenset(
@@ -302,9 +344,19 @@ def _read_key_file(path: Path) -> str:
         raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
 
 
+def _file_names(where: str) -> Callable[[str], str]:
+    """How an app setting is named in the file: ``[apps.x].api_key``."""
+    return lambda key: f"{where}.{key}"
+
+
+def _env_name(key: str) -> str:
+    """How an app setting is named in the environment: ``REALCAST_API_KEY``."""
+    return "REALCAST_" + key.upper()
+
+
 def _app_from_parts(
     app_id: str,
-    where: str,
+    name: Callable[[str], str],
     *,
     algorithm: str | None,
     secret: str | None,
@@ -313,19 +365,29 @@ def _app_from_parts(
     api_key: str | None,
     rate_limits: RateLimits,
 ) -> AppConfig:
+    """One app; ``name(setting)`` says what the user calls a setting, for the error messages."""
     given = [x for x in (secret, public_key, public_key_file) if x is not None]
     if len(given) != 1:
-        raise ConfigError(f"{where}: give exactly one of jwt_secret, jwt_public_key, jwt_public_key_file")
+        choices = ", ".join(name(k) for k in ("jwt_secret", "jwt_public_key", "jwt_public_key_file"))
+        raise ConfigError(f"app {app_id}: give exactly one of {choices}")
     if api_key is None:
-        raise ConfigError(f"{where}: api_key is required")
-    if secret is not None:
-        return AppConfig(app_id, algorithm or "HS256", secret, api_key, rate_limits)
-    if algorithm is not None and algorithm in HMAC_ALGORITHMS:
-        raise ConfigError(f"{where}: {algorithm} takes jwt_secret, not a public key")
-    if public_key is None:
+        raise ConfigError(f"{name('api_key')} is required")
+    if len(api_key) < MIN_API_KEY_LENGTH:
+        raise ConfigError(f"{name('api_key')} must be at least {MIN_API_KEY_LENGTH} characters")
+    if secret is None and algorithm is not None and algorithm in HMAC_ALGORITHMS:
+        raise ConfigError(f"{name('jwt_algorithm')}: {algorithm} takes {name('jwt_secret')}, not a public key")
+    if public_key is None and secret is None:
         assert public_key_file is not None  # exactly one of the three was given
         public_key = _read_key_file(public_key_file)
-    return AppConfig(app_id, algorithm or "RS256", public_key, api_key, rate_limits)
+    key_name = name("jwt_secret") if secret is not None else name("jwt_public_key")
+    key = secret if secret is not None else public_key
+    assert key is not None
+    default_algorithm = "HS256" if secret is not None else "RS256"
+    try:
+        load_verification_key(algorithm or default_algorithm, key)
+    except ConfigError as exc:
+        raise ConfigError(f"{key_name}: {exc}") from None
+    return AppConfig(app_id, algorithm or default_algorithm, key, api_key, rate_limits)
 
 
 def _apps_from_file(raw: object, base_dir: Path, defaults: RateLimits) -> dict[str, AppConfig]:
@@ -342,7 +404,7 @@ def _apps_from_file(raw: object, base_dir: Path, defaults: RateLimits) -> dict[s
         key_file = table.get("jwt_public_key_file")
         apps[app_id] = _app_from_parts(
             app_id,
-            where,
+            _file_names(where),
             algorithm=_opt_str(where, table, "jwt_algorithm"),
             secret=_opt_str(where, table, "jwt_secret"),
             public_key=_opt_str(where, table, "jwt_public_key"),
@@ -360,14 +422,8 @@ def _opt_str(where: str, table: Mapping[str, object], key: str) -> str | None:
 
 def _app_from_env(env: Mapping[str, str], defaults: RateLimits) -> AppConfig | None:
     app_id = env.get("REALCAST_APP_ID")
-    app_vars = (
-        "REALCAST_JWT_SECRET",
-        "REALCAST_JWT_PUBLIC_KEY",
-        "REALCAST_JWT_PUBLIC_KEY_FILE",
-        "REALCAST_API_KEY",
-    )
     if not app_id:
-        stray = [v for v in app_vars if env.get(v)]
+        stray = [v for v in _APP_ENV_VARS[1:] if env.get(v)]
         if stray:
             raise ConfigError(f"{', '.join(stray)} given without REALCAST_APP_ID")
         return None
@@ -375,9 +431,11 @@ def _app_from_env(env: Mapping[str, str], defaults: RateLimits) -> AppConfig | N
     if public_key is not None and "\\n" in public_key and "\n" not in public_key:
         public_key = public_key.replace("\\n", "\n")  # PEM squeezed onto one line, as in .env files
     key_file = env.get("REALCAST_JWT_PUBLIC_KEY_FILE")
+    if not APP_ID_RE.fullmatch(app_id):
+        raise ConfigError(f"REALCAST_APP_ID {app_id!r} must be 1-64 characters of A-Z a-z 0-9 _ -")
     return _app_from_parts(
         app_id,
-        "REALCAST_APP_ID",
+        _env_name,
         algorithm=env.get("REALCAST_JWT_ALGORITHM") or None,
         secret=env.get("REALCAST_JWT_SECRET") or None,
         public_key=public_key or None,
@@ -417,35 +475,73 @@ def load_config(cli: CliOptions | None = None, env: Mapping[str, str] | None = N
         raise ConfigError(f"config file: unknown table(s) {', '.join(sorted(unknown))}")
 
     settings: dict[str, Any] = {}
+    # setting -> how the user wrote it (for error messages): "[server].port", "REALCAST_PORT", "--port"
+    sources: dict[str, str] = {}
     server_table = data.get("server", {})
     if not isinstance(server_table, dict):
         raise ConfigError("[server] must be a table")
     for key, value in server_table.items():
         if key not in _SERVER_SETTINGS:
-            raise ConfigError(f"[server]: unknown setting {key!r}")
+            close = difflib.get_close_matches(key, _SERVER_SETTINGS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"[server]: unknown setting {key!r}{hint}")
         settings[key] = _SERVER_SETTINGS[key][0](f"[server].{key}", value)
-    if "data_dir" in settings:
-        settings["data_dir"] = base_dir / settings["data_dir"]
+        sources[key] = f"[server].{key}"
+    for key in _PATH_SETTINGS:
+        if key in settings:
+            settings[key] = base_dir / settings[key]
     for key, (parse, var) in _SERVER_SETTINGS.items():
         if env.get(var):
             settings[key] = parse(var, env[var])
-    for key in ("host", "port", "data_dir", "dev_mode", "log_level", "redis_url", "database_url", "node_id", "workers"):
+            sources[key] = var
+    for key in _FLAG_SETTINGS:
         value = getattr(cli, key)
         if value is not None:
             settings[key] = value
-    if "data_dir" in settings:
-        settings["data_dir"] = Path(settings["data_dir"])
+            sources[key] = "--" + key.replace("_", "-")
+    for key in _PATH_SETTINGS:
+        if key in settings:
+            settings[key] = Path(settings[key])
 
     defaults = _rate_limits("[rate_limits]", data.get("rate_limits", {}), RateLimits())
-    env_rates = {
-        name: env[_RATE_ENV_PREFIX + name.upper()] for name in _RATE_FIELDS if env.get(_RATE_ENV_PREFIX + name.upper())
-    }
-    defaults = _rate_limits(_RATE_ENV_PREFIX + "*", env_rates, defaults)
+    for name in _RATE_FIELDS:
+        var = _RATE_ENV_PREFIX + name.upper()
+        if env.get(var):
+            defaults = replace(defaults, **{name: _as_int(var, env[var])})
+            try:
+                RateLimits(**{name: getattr(defaults, name)})
+            except ConfigError:
+                raise ConfigError(f"{var} must be an integer in 1..{_MAX_RATE}") from None
     apps = _apps_from_file(data.get("apps", {}), base_dir, defaults)
     env_app = _app_from_env(env, defaults)
     if env_app is not None:
         apps[env_app.app_id] = env_app
-    return ServerConfig(apps=tuple(apps.values()), **settings)
+    try:
+        return ServerConfig(apps=tuple(apps.values()), **settings)
+    except ConfigError as exc:
+        raise _named(exc, sources) from None
+
+
+def _named(exc: ConfigError, sources: Mapping[str, str]) -> ConfigError:
+    """The error with its setting called what the user called it (``REALCAST_PORT must be ...``)."""
+    message = str(exc)
+    setting = message.split(" ", 1)[0]
+    if setting in sources:
+        return ConfigError(sources[setting] + message[len(setting) :])
+    return exc
+
+
+def unknown_env_vars(env: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each ``REALCAST_*`` variable that no setting reads (a typo is otherwise silent)."""
+    env = os.environ if env is None else env
+    known = {var for _, var in _SERVER_SETTINGS.values()} | set(_APP_ENV_VARS) | {"REALCAST_CONFIG"}
+    known |= {_RATE_ENV_PREFIX + name.upper() for name in _RATE_FIELDS}
+    warnings = []
+    for var in sorted(v for v in env if v.startswith("REALCAST_") and v not in known):
+        close = difflib.get_close_matches(var, known, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        warnings.append(f"unknown environment variable {var} is ignored{hint}")
+    return warnings
 
 
 # --- dev mode ---------------------------------------------------------------------------------
@@ -458,6 +554,30 @@ class DevApp:
     app: AppConfig
     path: Path
     created: bool
+
+
+def dev_mode_on(config: ServerConfig) -> bool:
+    """Whether ``serve`` adds the development app (explicitly, or because no app is configured)."""
+    return config.dev_mode is True or (config.dev_mode is None and not config.apps)
+
+
+def load_dev_app(config: ServerConfig) -> DevApp | None:
+    """The development app stored in ``<data_dir>/dev-app.json``, or None if there is none yet.
+
+    Never creates anything (``realcast token`` and ``check-config`` use it).
+
+    Raises:
+        ConfigError: the stored file is corrupt or unreadable.
+    """
+    path = config.data_dir / DEV_APP_FILE
+    if not path.exists():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        app = AppConfig(DEV_APP_ID, "HS256", stored["jwt_secret"], stored["api_key"])
+    except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
+        raise ConfigError(f"dev app file {path} is unreadable ({exc}); delete it to regenerate") from None
+    return DevApp(app, path, created=False)
 
 
 def ensure_dev_app(config: ServerConfig) -> tuple[ServerConfig, DevApp | None]:
@@ -477,12 +597,9 @@ def ensure_dev_app(config: ServerConfig) -> tuple[ServerConfig, DevApp | None]:
         return config, None
     path = config.data_dir / DEV_APP_FILE
     created = False
-    if path.exists():
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-            app = AppConfig(DEV_APP_ID, "HS256", stored["jwt_secret"], stored["api_key"])
-        except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
-            raise ConfigError(f"dev app file {path} is unreadable ({exc}); delete it to regenerate") from None
+    stored = load_dev_app(config)
+    if stored is not None:
+        app = stored.app
     else:
         app = AppConfig(DEV_APP_ID, "HS256", secrets.token_urlsafe(48), "rk_dev_" + secrets.token_urlsafe(24))
         config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -493,3 +610,46 @@ def ensure_dev_app(config: ServerConfig) -> tuple[ServerConfig, DevApp | None]:
         os.replace(tmp, path)
         created = True
     return replace(config, apps=(*config.apps, app)), DevApp(app, path, created)
+
+
+# --- check-config -----------------------------------------------------------------------------
+
+
+def _without_password(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (check-config output may be pasted anywhere)."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+def describe_config(config: ServerConfig, dev_note: str | None = None) -> list[str]:
+    """The effective settings as ``name = value`` lines, without secrets (``realcast check-config``).
+
+    Args:
+        dev_note: what happens to the development app, shown after the configured apps.
+    """
+    lines = []
+    for f in fields(ServerConfig):
+        if f.name == "apps":
+            continue
+        value = getattr(config, f.name)
+        if isinstance(value, str) and f.name in ("redis_url", "database_url"):
+            value = _without_password(value)
+        if isinstance(value, Path):
+            value = str(value)
+        if isinstance(value, tuple):
+            value = list(value)
+        lines.append(f"{f.name} = {json.dumps(value)}")
+    for app in config.apps:
+        key_kind = "secret" if app.jwt_algorithm in HMAC_ALGORITHMS else "public key"
+        lines.append(
+            f"app {app.app_id}: jwt_algorithm = {app.jwt_algorithm}, {key_kind} set, "
+            f"api_key set ({len(app.api_key)} characters)"
+        )
+        limits = ", ".join(f"{f.name} = {getattr(app.rate_limits, f.name)}" for f in fields(RateLimits))
+        lines.append(f"app {app.app_id}: rate_limits: {limits}")
+    if dev_note is not None:
+        lines.append(dev_note)
+    return lines

@@ -6,11 +6,16 @@ Layer: application (realcast); imports only the standard library.
 
     RealcastError
       ConfigError              a bad configuration file, variable or flag (startup only)
+        DataDirInUse           another realcast process holds the data directory (startup only)
       AppError                 refusal of a client action; carries one of the seed's four types
         AuthenticationFailed   -> "authentication_failed" (CONNECT_ERROR data / unauthorized)
         PermissionDenied       -> "permission_denied"
         RateLimitExceeded      -> "rate_limit_exceeded", with retry_after in seconds
         InvalidRequest         -> "invalid_request"
+        ServiceUnavailable     -> "service_unavailable" (realcast's fifth type): a service the server
+                                  needs (the moderation database, a cluster's Redis) could not do it;
+                                  nothing was changed, the client may retry
+          StoreUnavailable       the moderation database did not commit the action
 
 An ``AppError`` is turned into a wire payload in exactly one place (the handler wrapper in
 ``handlers.py``) through :meth:`AppError.as_payload`. Messages are written for end users and
@@ -27,22 +32,30 @@ __all__ = [
     "AppError",
     "AuthenticationFailed",
     "ConfigError",
+    "DataDirInUse",
     "ErrorType",
     "InvalidRequest",
     "PermissionDenied",
     "RateLimitExceeded",
     "RealcastError",
+    "ServiceUnavailable",
+    "StoreUnavailable",
     "round_retry_after",
 ]
 
 
 class ErrorType(enum.StrEnum):
-    """The four error types of the seed's "Error Handling" section."""
+    """The four error types of the seed's "Error Handling" section, plus ``service_unavailable``.
+
+    The seed has no type for "the server could not do it right now"; a moderation action that
+    the database did not commit must not be reported as done, nor blamed on the client.
+    """
 
     AUTHENTICATION_FAILED = "authentication_failed"
     RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
     INVALID_REQUEST = "invalid_request"
     PERMISSION_DENIED = "permission_denied"
+    SERVICE_UNAVAILABLE = "service_unavailable"
 
 
 # retry_after is rounded *up* to the millisecond: a client that waits exactly that long
@@ -61,6 +74,18 @@ class RealcastError(Exception):
 
 class ConfigError(RealcastError):
     """The configuration is invalid; raised at startup, the message names the setting."""
+
+
+class DataDirInUse(ConfigError):
+    """A second process tried to open a data directory that another live process holds."""
+
+    def __init__(self, data_dir: object, pid: int | None) -> None:
+        holder = "another realcast process" + ("" if pid is None else f" (pid {pid})")
+        super().__init__(
+            f"data directory {data_dir} is in use by {holder}; stop it or give this process another "
+            "--data-dir (processes share moderation state only through database_url)"
+        )
+        self.pid = pid
 
 
 class AppError(RealcastError):
@@ -115,3 +140,19 @@ class InvalidRequest(AppError):
 
     def __init__(self, message: str = "invalid request") -> None:
         super().__init__(ErrorType.INVALID_REQUEST, message)
+
+
+class ServiceUnavailable(AppError):
+    """A service the server needs (the moderation database, a cluster's Redis) could not do the
+    action; it did not happen and may be retried."""
+
+    def __init__(self, message: str = "service unavailable, please retry") -> None:
+        super().__init__(ErrorType.SERVICE_UNAVAILABLE, message)
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The moderation database did not commit the action (down, unreachable, or a failed
+    statement); the action did not happen and may be retried. Reads go on from the cache."""
+
+    def __init__(self, message: str = "moderation is unavailable right now, please retry") -> None:
+        super().__init__(message)

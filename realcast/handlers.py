@@ -2,10 +2,12 @@
 
 Layer: application (realcast); imports engineio_min's package root and realcast's modules.
 
-All handlers are plain functions: they run inline, in packet order, and never await (state is
-in memory; SQLite writes happen only for moderation and are a few hundred microseconds in WAL
-mode). Every handler is wrapped by :func:`guarded`, the one place where an :class:`AppError`
-becomes a wire payload: the ``error`` event ``{type, message, retry_after?}`` and, for clients
+The handlers here are plain functions: they run inline, in packet order, and never await (state
+is in memory). Moderation handlers (``moderation.py``) are coroutines, because an action is
+acknowledged only after the moderation store committed it; they run as tasks.
+
+Every handler is wrapped by :func:`guarded`, the one place where an :class:`AppError` becomes a
+wire payload: the ``error`` event ``{type, message, retry_after?}`` and, for clients
 that passed an ack, ``{ok: false, error: {...}}`` as the ack's argument. Successful calls
 answer the ack with ``{ok: true, ...}``.
 
@@ -16,19 +18,30 @@ is sent in both cases (the seed's clients listen for it); see :func:`refuse`.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
+
+from redis.exceptions import RedisError
 
 from engineio_min import ConnectRefused, Socket, ack_requested
 
 from .auth import Principal, Rank
 from .connection import ConnState, chat_room, conn_of, stream_room
-from .errors import AppError, AuthenticationFailed, InvalidRequest, PermissionDenied, RateLimitExceeded
+from .errors import (
+    AppError,
+    AuthenticationFailed,
+    InvalidRequest,
+    PermissionDenied,
+    RateLimitExceeded,
+    ServiceUnavailable,
+)
 from .history import ChatMessage
 from .hub import Hub
 from .ids import iso_utc
+from .live import StreamState
 from .models import check_identity, parse_authenticate, parse_chat_message, parse_reaction, parse_stream
 from .ratelimit import Action
 
@@ -46,7 +59,10 @@ RECENT_MESSAGES: Final = 50  # chat:joined history, per the spec
 TYPING_INTERVAL: Final = 1.0  # at most one chat:typing per user per second
 
 Result = dict[str, object]
-EventFn = Callable[[Hub, Socket, ConnState, Principal, object], "Result | None"]
+# What an event function returns: its ack fields now, or an awaitable of them (a moderation
+# handler awaits its database commit; in a cluster, reads of shared state await Redis).
+Answer = Result | Awaitable[Result | None] | None
+EventFn = Callable[[Hub, Socket, ConnState, Principal, object], Answer]
 
 
 def refuse(sock: Socket, error: AppError, event: str = "error") -> Result:
@@ -58,10 +74,30 @@ def refuse(sock: Socket, error: AppError, event: str = "error") -> Result:
     return {"ok": False, "error": payload}
 
 
-def guarded(hub: Hub, event: str, fn: EventFn) -> Callable[..., Result]:
-    """Wrap an event handler: require authentication, map errors, shape the ack."""
+def _answer(result: Result | None) -> Result:
+    return {"ok": True, **result} if result else {"ok": True}
 
-    def handle(sock: Socket, *args: Any) -> Result:
+
+async def _finish(sock: Socket, event: str, pending: Awaitable[Result | None]) -> Result:
+    """The rest of a coroutine handler: the ack is answered only once it has returned."""
+    try:
+        result = await pending
+    except AppError as err:
+        return refuse(sock, err)
+    except Exception:  # a bug: log it, keep the connection, answer the ack
+        logger.exception("handler for %r failed", event)
+        return refuse(sock, InvalidRequest("internal error"))
+    return _answer(result)
+
+
+def guarded(hub: Hub, event: str, fn: EventFn) -> Callable[..., Result | Awaitable[Result]]:
+    """Wrap an event handler: require authentication, map errors, shape the ack.
+
+    A handler that returns a coroutine gets one back: engineio_min runs it as a task (which sees
+    this event's ``ack_requested()``) and answers the ack with its result.
+    """
+
+    def handle(sock: Socket, *args: Any) -> Result | Awaitable[Result]:
         conn = conn_of(sock)
         principal = conn.principal
         if principal is None:
@@ -73,7 +109,10 @@ def guarded(hub: Hub, event: str, fn: EventFn) -> Callable[..., Result]:
         except Exception:  # a bug: log it, keep the connection, answer the ack
             logger.exception("handler for %r failed", event)
             return refuse(sock, InvalidRequest("internal error"))
-        return {"ok": True, **result} if result else {"ok": True}
+        if result is None or type(result) is dict:  # the common, synchronous case
+            return _answer(result)
+        assert inspect.isawaitable(result)
+        return _finish(sock, event, result)
 
     return handle
 
@@ -175,21 +214,43 @@ def authenticate(hub: Hub, sock: Socket, payload: object) -> Result:
 # --- chat --------------------------------------------------------------------------------------
 
 
-def chat_join(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+def chat_join(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Answer:
     """``chat:join`` -> ``chat:joined {stream_id, online_users, recent_messages}``."""
     stream_id = parse_stream(payload).stream_id
     check_identity(payload, principal)
     ensure_not_banned(hub, principal, stream_id)
     state = hub.enter(sock, conn, principal, stream_id, "chat")
+    if hub.cluster is not None:
+        return _chat_joined_cluster(hub, sock, principal, state)
+    return _chat_joined(
+        hub, sock, principal, stream_id, len(state.chat_users),
+        [m.as_payload() for m in state.history.recent(RECENT_MESSAGES)],
+    )
+
+
+def _chat_joined(
+    hub: Hub, sock: Socket, principal: Principal, stream_id: str, online: int, recent: list[dict[str, object]]
+) -> Result:
     slow = hub.store.get_slow_mode(principal.app_id, stream_id)
     joined: Result = {
         "stream_id": stream_id,
-        "online_users": len(state.chat_users),
-        "recent_messages": [m.as_payload() for m in state.history.recent(RECENT_MESSAGES)],
+        "online_users": online,
+        "recent_messages": recent,
         "slow_mode": {"enabled": slow is not None, "interval": 0 if slow is None else slow.interval},
     }
     sock.emit("chat:joined", joined)
     return joined
+
+
+async def _chat_joined_cluster(hub: Hub, sock: Socket, principal: Principal, state: StreamState) -> Result:
+    """``chat:joined`` with the cluster's chat members and history (read after this join reached Redis)."""
+    assert hub.cluster is not None
+    try:
+        online = await hub.cluster.chat_members(state.app_id, state.stream_id)
+        recent = await hub.cluster.recent(state.app_id, state.stream_id, RECENT_MESSAGES)
+    except (ConnectionError, RedisError):  # Redis is away: what this node knows, and no history
+        online, recent = len(state.chat_users), []
+    return _chat_joined(hub, sock, principal, state.stream_id, online, recent)
 
 
 def chat_leave(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
@@ -215,33 +276,83 @@ def _slow_mode_key(hub: Hub, principal: Principal, stream_id: str) -> tuple[str,
     return key
 
 
-def chat_message(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+def chat_message(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Answer:
     """``chat:message`` -> ``chat:message {message_id, ...}`` to the whole chat, sender included."""
     request = parse_chat_message(payload)
     check_identity(payload, principal)
     stream_id = request.stream_id
     ensure_can_send(hub, principal, stream_id)
+    if hub.cluster is not None:
+        slow = hub.store.get_slow_mode(principal.app_id, stream_id)
+        if slow is not None and principal.rank_in(stream_id) < Rank.MODERATOR:
+            return _chat_message_slow_cluster(hub, sock, conn, principal, stream_id, request.message, slow.interval)
+        hit_limit(conn, Action.CHAT)
+        return _send_chat(hub, sock, principal, stream_id, request.message)
     slow_key = _slow_mode_key(hub, principal, stream_id)
     hit_limit(conn, Action.CHAT)
     hub.slow_mode.record(slow_key)
+    return _send_chat(hub, sock, principal, stream_id, request.message)
+
+
+async def _chat_message_slow_cluster(
+    hub: Hub, sock: Socket, conn: ConnState, principal: Principal, stream_id: str, text: str, interval: int
+) -> Result:
+    """Slow mode over the cluster: one message per interval per user, whichever nodes they write from."""
+    cluster = hub.cluster
+    assert cluster is not None
+    try:
+        wait = await cluster.slow_mode_wait(principal.app_id, stream_id, principal.user_id, interval)
+    except (ConnectionError, RedisError):
+        raise ServiceUnavailable("chat is unavailable in slow mode while the cluster is unreachable") from None
+    if wait > 0.0:
+        raise RateLimitExceeded(wait, f"slow mode: one message every {interval} s")
+    try:
+        hit_limit(conn, Action.CHAT)
+    except RateLimitExceeded:
+        cluster.slow_mode_release(principal.app_id, stream_id, principal.user_id)
+        raise
+    if not sock.connected:
+        return {}
+    answer = _send_chat(hub, sock, principal, stream_id, text)
+    done = await answer if isinstance(answer, Awaitable) else answer
+    return done or {}
+
+
+def _send_chat(hub: Hub, sock: Socket, principal: Principal, stream_id: str, text: str) -> Answer:
     now = hub.wall()
     message = ChatMessage(
         message_id=hub.ids.new_id(),
         stream_id=stream_id,
         user_id=principal.user_id,
         username=principal.username,
-        message=request.message,
+        message=text,
         timestamp=iso_utc(now),
     )
-    state = hub.live.get(principal.app_id, stream_id)
-    state.history.append(message)
-    state.analytics.count_message(hub.mono())
+    stored = None
+    if hub.cluster is not None:
+        stored = hub.cluster.remember(principal.app_id, stream_id, message)
+        hub.cluster.count(principal.app_id, stream_id, "m")
+    else:
+        state = hub.live.get(principal.app_id, stream_id)
+        state.history.append(message)
+        state.analytics.count_message(hub.mono())
     body = message.as_payload()
     room = chat_room(principal.app_id, stream_id)
     hub.nsp.emit("chat:message", body, to=room)
     if room not in sock.rooms:  # "sender included" even before chat:join (buffered client emits)
         sock.emit("chat:message", body)
-    return {"message_id": message.message_id, "timestamp": message.timestamp}
+    result: Result = {"message_id": message.message_id, "timestamp": message.timestamp}
+    return result if stored is None else _when_stored(stored, result)
+
+
+async def _when_stored(stored: Awaitable[object], result: Result) -> Result:
+    """In a cluster the ack waits until the message is in the shared history, so that whoever
+    got the ack can at once have it deleted (on any node) or see it in ``recent_messages``."""
+    try:
+        await stored
+    except (ConnectionError, RedisError):  # delivered, but the shared history missed it
+        logger.warning("a chat message was delivered but not stored: the cluster's Redis is unreachable")
+    return result
 
 
 def chat_typing(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
@@ -259,16 +370,34 @@ def chat_typing(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, p
 # --- streams, reactions, analytics -------------------------------------------------------------
 
 
-def stream_subscribe(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+def stream_subscribe(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Answer:
     """``stream:subscribe`` -> ``stream:subscribed {stream_id, status, viewers}``."""
     stream_id = parse_stream(payload).stream_id
     check_identity(payload, principal)
     ensure_not_banned(hub, principal, stream_id)
     state = hub.enter(sock, conn, principal, stream_id, "subscribed")
+    if hub.cluster is not None:
+        return _stream_subscribed_cluster(hub, sock, state)
+    return _stream_subscribed(sock, state, state.viewer_count)
+
+
+async def _stream_subscribed_cluster(hub: Hub, sock: Socket, state: StreamState) -> Result:
+    """``stream:subscribed`` with the status and viewers every node sees."""
+    assert hub.cluster is not None
+    try:
+        await hub.cluster.load_status(state)
+        viewers = await hub.cluster.viewers(state.app_id, state.stream_id)
+    except (ConnectionError, RedisError):  # Redis is away: what this node last knew
+        viewers = state.viewer_count
+    return _stream_subscribed(sock, state, viewers)
+
+
+def _stream_subscribed(sock: Socket, state: StreamState, viewers: int) -> Result:
+    stream_id = state.stream_id
     body: Result = {
         "stream_id": stream_id,
         "status": state.status.value,
-        "viewers": state.viewer_count,
+        "viewers": viewers,
         "title": state.title,
         "started_at": None if state.started_at is None else iso_utc(state.started_at),
     }
@@ -298,7 +427,10 @@ def reaction_send(hub: Hub, sock: Socket, conn: ConnState, principal: Principal,
         "y": random.random(),
         "timestamp": hub.now_iso(),
     }
-    hub.live.get(principal.app_id, request.stream_id).analytics.count_reaction(hub.mono())
+    if hub.cluster is not None:
+        hub.cluster.count(principal.app_id, request.stream_id, "r")
+    else:
+        hub.live.get(principal.app_id, request.stream_id).analytics.count_reaction(hub.mono())
     room = stream_room(principal.app_id, request.stream_id)
     hub.nsp.emit("reaction.sent", body, to=room, droppable=True)
     if room not in sock.rooms:
@@ -306,12 +438,25 @@ def reaction_send(hub: Hub, sock: Socket, conn: ConnState, principal: Principal,
     return body
 
 
-def analytics_subscribe(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+def analytics_subscribe(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Answer:
     """``analytics:subscribe`` -> ``analytics:update`` now, then every analytics interval."""
     stream_id = parse_stream(payload).stream_id
     ensure_not_banned(hub, principal, stream_id)
     state = hub.enter(sock, conn, principal, stream_id, "analytics")
+    if hub.cluster is not None:
+        return _analytics_now_cluster(hub, sock, state)
     body = state.analytics.snapshot(hub.mono()).as_payload(stream_id)
+    sock.emit("analytics:update", body)
+    return body
+
+
+async def _analytics_now_cluster(hub: Hub, sock: Socket, state: StreamState) -> Result:
+    assert hub.cluster is not None
+    try:
+        snapshot = await hub.cluster.snapshot(state.app_id, state.stream_id)
+    except (ConnectionError, RedisError):
+        raise ServiceUnavailable("analytics are unavailable while the cluster is unreachable") from None
+    body = snapshot.as_payload(state.stream_id)
     sock.emit("analytics:update", body)
     return body
 

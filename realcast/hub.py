@@ -11,13 +11,15 @@ engineio_min rooms, each connection's :class:`Membership`, and the per-stream co
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final, Literal
 
 from engineio_min import Namespace, Socket
 
 from .auth import Principal, Rank, TokenVerifier
+from .cluster import ClusterState, Kind, PresenceResult
 from .config import ServerConfig
 from .connection import (
     ConnState,
@@ -33,15 +35,21 @@ from .ids import MessageIdFactory, iso_utc
 from .live import CallLater, CountCoalescer, LiveRegistry, StreamState
 from .presence import PresenceCoalescer
 from .ratelimit import Policy, RateLimiter, SlowModeGate, policy_for
-from .store import ModerationStore
+from .store import Change, ChangeKind, ModerationStore
 
 __all__ = ["Hub", "Part"]
+
+logger = logging.getLogger("realcast.hub")
 
 Part = Literal["chat", "subscribed", "analytics"]
 # One connection may take part in this many streams at once: bounds the per-stream state a single
 # client can make the server create (a real viewer watches one or a few streams).
 MAX_STREAMS_PER_CONNECTION: Final = 100
 PARTS: tuple[Part, ...] = ("chat", "subscribed", "analytics")
+# How long a moderation action waits for the other nodes to say what rank its target holds there.
+RANK_REQUEST_TIMEOUT: Final = 0.5
+# How long a moderation action waits for the other nodes to apply its change before it is acked.
+MOD_PROPAGATION_TIMEOUT: Final = 0.1
 
 
 class Hub:
@@ -81,6 +89,8 @@ class Hub:
         self.presence = PresenceCoalescer(
             self._emit_presence, mono, call_later, config.presence_interval, config.presence_limit
         )
+        # Set by attach_cluster when the server runs as one node of several (redis_url).
+        self.cluster: ClusterState | None = None
 
     # --- identity -----------------------------------------------------------------------------
 
@@ -126,6 +136,9 @@ class Hub:
             member.chat = True
             sock.join(chat_room(app_id, stream_id))
             state.add_chat_connection(user_id)
+            if self.cluster is not None and state.chat_users[user_id] == 1:
+                state.names[user_id] = principal.username
+                self.cluster.presence(state, "c", user_id, principal.username, arrived=True)
         elif part == "subscribed" and not member.subscribed:
             member.subscribed = True
         elif part == "analytics" and not member.analytics:
@@ -136,9 +149,14 @@ class Hub:
             room = stream_room(app_id, stream_id)
             sock.join(room)
             if state.add_viewer_connection(user_id, self.mono()):
-                payload = {"stream_id": stream_id, "user_id": user_id, "username": principal.username}
-                self.presence.joined(state, payload)
-                self.counts.changed(state)
+                if self.cluster is not None:
+                    # Announced once the cluster says whether this is the user's first connection anywhere.
+                    state.names[user_id] = principal.username
+                    self.cluster.presence(state, "v", user_id, principal.username, arrived=True)
+                else:
+                    payload = {"stream_id": stream_id, "user_id": user_id, "username": principal.username}
+                    self.presence.joined(state, payload)
+                    self.counts.changed(state)
         return state
 
     def leave(self, sock: Socket, conn: ConnState, principal: Principal, stream_id: str, part: Part) -> None:
@@ -153,6 +171,8 @@ class Hub:
             member.chat = False
             sock.leave(chat_room(app_id, stream_id))
             state.remove_chat_connection(user_id)
+            if self.cluster is not None and user_id not in state.chat_users:
+                self.cluster.presence(state, "c", user_id, principal.username, arrived=False)
         elif part == "subscribed" and member.subscribed:
             member.subscribed = False
         elif part == "analytics" and member.analytics:
@@ -163,9 +183,14 @@ class Hub:
             room = stream_room(app_id, stream_id)
             sock.leave(room)
             if state.remove_viewer_connection(user_id, self.mono()):
-                payload = {"stream_id": stream_id, "user_id": user_id, "username": principal.username}
-                self.presence.left(state, payload)
-                self.counts.changed(state)
+                if self.cluster is not None:
+                    self.cluster.presence(state, "v", user_id, principal.username, arrived=False)
+                else:
+                    payload = {"stream_id": stream_id, "user_id": user_id, "username": principal.username}
+                    self.presence.left(state, payload)
+                    self.counts.changed(state)
+        if self.cluster is not None and user_id not in state.viewers and user_id not in state.chat_users:
+            state.names.pop(user_id, None)
         if not (member.in_stream or member.analytics):
             del conn.streams[stream_id]
         if state.is_empty():
@@ -206,4 +231,104 @@ class Hub:
 
     def _emit_count(self, state: StreamState, count: int) -> None:
         payload = {"stream_id": state.stream_id, "count": count, "timestamp": self.now_iso()}
-        self.nsp.emit("viewer.count.update", payload, to=stream_room(state.app_id, state.stream_id))
+        # In a cluster every node paces the updates of its own clients (local=True): each client
+        # still gets at most one per second, whichever nodes the changes came from.
+        room = stream_room(state.app_id, state.stream_id)
+        self.nsp.emit("viewer.count.update", payload, to=room, local=self.cluster is not None)
+
+    # --- cluster ------------------------------------------------------------------------------
+
+    def attach_cluster(self, cluster: ClusterState) -> None:
+        """Run as one node of a cluster: shared presence and state in ``cluster``, notices over the adapter."""
+        self.cluster = cluster
+        adapter = self.nsp.adapter
+        adapter.on_server_message = self._on_node_message
+        adapter.on_request = self._on_node_request
+        # Every committed moderation change goes to the other nodes before the action is acked.
+        self.store.add_listener(self._publish_change)
+
+    async def _publish_change(self, change: Change) -> None:
+        """Hand a committed change to every other node and wait (briefly) until they have applied it.
+
+        A request rather than a notice: when the moderator's ack goes out, the ban or mute is
+        already enforced on every node that answered, and a banned user is already evicted there.
+        A node that does not answer within MOD_PROPAGATION_TIMEOUT still gets it (the request
+        reached it through Redis) or reloads everything when its Redis link comes back.
+        """
+        await self.nsp.adapter.request(None, {"t": "mod", "change": change.as_dict()}, MOD_PROPAGATION_TIMEOUT)
+
+    def local_presence(self) -> Iterator[tuple[StreamState, Kind, dict[str, str]]]:
+        """This node's viewers and chat members of every stream (what a resync re-asserts)."""
+        for state in list(self.live.streams.values()):
+            yield state, "v", {u: state.names.get(u, u) for u in state.viewers}
+            yield state, "c", {u: state.names.get(u, u) for u in state.chat_users}
+
+    def cluster_presence(self, state: StreamState, kind: Kind, result: PresenceResult) -> None:
+        """A presence change of this node reached Redis: announce what changed cluster-wide."""
+        if kind != "v":
+            return
+        self._viewer_count(state, result.count, result.version)
+        room = stream_room(state.app_id, state.stream_id)
+        notice = {"t": "count", "a": state.app_id, "s": state.stream_id, "n": result.count, "v": result.version}
+        self.nsp.adapter.server_publish(room, notice)
+        for change in result.transitions:
+            payload = {"stream_id": state.stream_id, "user_id": change.user_id, "username": change.username}
+            if change.delta > 0:
+                self.presence.joined(state, payload)
+            else:
+                self.presence.left(state, payload)
+
+    def cluster_reaped(self, app_id: str, stream_id: str, kind: Kind, result: PresenceResult) -> None:
+        """A dead node's users left a stream: announce it as if they had left here."""
+        self.cluster_presence(self.live.get(app_id, stream_id), kind, result)
+
+    def _viewer_count(self, state: StreamState, count: int, version: int) -> None:
+        if version <= state.cluster_version and state.cluster_viewers is not None:
+            return  # an older count, overtaken on the way
+        state.cluster_version = version
+        state.cluster_viewers = count
+        self.counts.changed(state)
+
+    def _on_node_message(self, message: object) -> None:
+        """A notice from another node (see attach_cluster)."""
+        if not isinstance(message, dict):
+            return
+        kind = message.get("t")
+        if kind == "count":
+            state = self.live.peek(str(message["a"]), str(message["s"]))
+            if state is not None:
+                self._viewer_count(state, int(message["n"]), int(message["v"]))
+
+
+    def _on_node_request(self, message: object) -> object:
+        """A request from another node: the highest rank a user holds here in a stream, or a
+        committed moderation change to apply (a ban also evicts the user's connections here)."""
+        if not isinstance(message, dict):
+            return None
+        kind = message.get("t")
+        if kind == "rank":
+            return int(self.user_rank(str(message["a"]), str(message["s"]), str(message["u"])))
+        if kind == "mod":
+            try:
+                change = Change.from_dict(message.get("change"))
+            except ValueError:
+                logger.warning("ignoring a malformed moderation change from another node")
+                return False
+            self.store.apply(change)
+            if change.kind is ChangeKind.BAN and change.user_id is not None:
+                self.evict(change.app_id, change.stream_id, change.user_id)
+            return True
+        return None
+
+    async def cluster_user_rank(self, app_id: str, stream_id: str, user_id: str) -> Rank:
+        """:meth:`user_rank` over every node's connections of the user."""
+        rank = self.user_rank(app_id, stream_id, user_id)
+        if self.cluster is None:
+            return rank
+        question = {"t": "rank", "a": app_id, "s": stream_id, "u": user_id}
+        for reply in await self.nsp.adapter.request(user_room(app_id, user_id), question, RANK_REQUEST_TIMEOUT):
+            if isinstance(reply, int) and Rank.VIEWER <= reply <= Rank.ADMIN:
+                rank = max(rank, Rank(reply))
+        return rank
+
+

@@ -69,6 +69,11 @@ class StreamState:
     viewers: dict[str, int] = field(default_factory=dict)  # user_id -> connections in the stream
     chat_users: dict[str, int] = field(default_factory=dict)  # user_id -> connections in the chat
     analytics_subscribers: int = 0
+    # Cluster mode: the cluster-wide viewer count (None on a single node: len(viewers) is the count),
+    # the version of the presence change that set it, and the display names of this node's users.
+    cluster_viewers: int | None = None
+    cluster_version: int = 0
+    names: dict[str, str] = field(default_factory=dict)
     idle_since: float = 0.0  # monotonic; meaningful while the stream is empty
     # CountCoalescer bookkeeping
     count_gate: Gate = field(default_factory=Gate)
@@ -83,7 +88,7 @@ class StreamState:
 
     @property
     def viewer_count(self) -> int:
-        return len(self.viewers)
+        return len(self.viewers) if self.cluster_viewers is None else self.cluster_viewers
 
     def is_empty(self) -> bool:
         return not self.viewers and not self.chat_users and self.analytics_subscribers == 0

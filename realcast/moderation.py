@@ -12,19 +12,23 @@ Rules, checked in this order after payload validation:
    highest over their open connections; an offline user ranks as a viewer), else
    ``permission_denied``. Deleting one's own message is allowed.
 
-Bans, mutes and slow mode are written to SQLite before anything is announced.
+Bans, mutes and slow mode are committed to the moderation store (SQLite, or PostgreSQL in a
+cluster) before anything is announced or acknowledged, so those handlers are coroutines; when
+the store cannot commit, the action is refused with ``service_unavailable`` and nothing happens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
+
+from redis.exceptions import RedisError
 
 from engineio_min import Socket
 
 from .auth import Principal, Rank
 from .connection import ConnState, chat_room, stream_room, user_room
-from .errors import InvalidRequest, PermissionDenied
+from .errors import InvalidRequest, PermissionDenied, ServiceUnavailable
 from .handlers import EventFn, Result, guarded, hit_limit
 from .hub import Hub
 from .ids import iso_utc
@@ -51,19 +55,20 @@ def _authorize(conn: ConnState, principal: Principal, stream_id: str, payload: o
     return rank
 
 
-def _check_target(hub: Hub, principal: Principal, rank: Rank, stream_id: str, target: str) -> None:
+async def _check_target(hub: Hub, principal: Principal, rank: Rank, stream_id: str, target: str) -> None:
     if target == principal.user_id:
         raise PermissionDenied("you cannot moderate yourself")
-    if hub.user_rank(principal.app_id, stream_id, target) >= rank:
+    # In a cluster the target's connections on every node count (a question to the other nodes).
+    if await hub.cluster_user_rank(principal.app_id, stream_id, target) >= rank:
         raise PermissionDenied("you cannot moderate a user of equal or higher rank")
 
 
-def _authorize_on_target(
+async def _authorize_on_target(
     hub: Hub, conn: ConnState, principal: Principal, request: ModerationRequest, payload: object
 ) -> None:
     """Rules 1-3 for an action on ``request.target_user_id`` (see the module docstring)."""
     rank = _authorize(conn, principal, request.stream_id, payload)
-    _check_target(hub, principal, rank, request.stream_id, request.target_user_id)
+    await _check_target(hub, principal, rank, request.stream_id, request.target_user_id)
 
 
 def _announce(hub: Hub, principal: Principal, stream_id: str, target: str, event: str, body: Result) -> None:
@@ -72,19 +77,19 @@ def _announce(hub: Hub, principal: Principal, stream_id: str, target: str, event
     hub.nsp.emit(event, body, to=rooms)
 
 
-def _lift(
+async def _lift(
     hub: Hub,
     conn: ConnState,
     principal: Principal,
     payload: object,
-    lift: Callable[[str, str, str], bool],
+    lift: Callable[[str, str, str], Awaitable[bool]],
     refusal: str,
     event: str,
 ) -> Result:
     """Unban or unmute: ``lift`` the target, ``invalid_request`` (``refusal``) if nothing was lifted."""
     request = parse_target(payload)
-    _authorize_on_target(hub, conn, principal, request, payload)
-    if not lift(principal.app_id, request.stream_id, request.target_user_id):
+    await _authorize_on_target(hub, conn, principal, request, payload)
+    if not await lift(principal.app_id, request.stream_id, request.target_user_id):
         raise InvalidRequest(refusal)
     body: Result = {"stream_id": request.stream_id, "user_id": request.target_user_id}
     _announce(hub, principal, request.stream_id, request.target_user_id, event, body)
@@ -95,11 +100,11 @@ def _expiry(expires_at: float | None) -> str | None:
     return None if expires_at is None else iso_utc(expires_at)
 
 
-def ban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+async def ban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
     """``moderation:ban`` -> ``user.banned``, then the user's connections leave the stream."""
     request = parse_ban(payload)
-    _authorize_on_target(hub, conn, principal, request, payload)
-    record = hub.store.ban(
+    await _authorize_on_target(hub, conn, principal, request, payload)
+    record = await hub.store.ban(
         principal.app_id,
         request.stream_id,
         request.target_user_id,
@@ -119,16 +124,16 @@ def ban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: 
     return body
 
 
-def unban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+async def unban(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
     """``moderation:unban`` -> ``user.unbanned``; ``invalid_request`` if not banned."""
-    return _lift(hub, conn, principal, payload, hub.store.unban, "user is not banned", "user.unbanned")
+    return await _lift(hub, conn, principal, payload, hub.store.unban, "user is not banned", "user.unbanned")
 
 
-def mute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+async def mute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
     """``moderation:mute`` -> ``user.muted``; the user can still read but not send."""
     request = parse_mute(payload)
-    _authorize_on_target(hub, conn, principal, request, payload)
-    record = hub.store.mute(
+    await _authorize_on_target(hub, conn, principal, request, payload)
+    record = await hub.store.mute(
         principal.app_id,
         request.stream_id,
         request.target_user_id,
@@ -145,22 +150,45 @@ def mute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload:
     return body
 
 
-def unmute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+async def unmute(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
     """``moderation:unmute`` -> ``user.unmuted``; ``invalid_request`` if not muted."""
-    return _lift(hub, conn, principal, payload, hub.store.unmute, "user is not muted", "user.unmuted")
+    return await _lift(hub, conn, principal, payload, hub.store.unmute, "user is not muted", "user.unmuted")
 
 
-def delete_message(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
-    """``moderation:delete-message`` -> ``chat.message.deleted`` (and ``chat:message.deleted``)."""
+async def delete_message(
+    hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object
+) -> Result:
+    """``moderation:delete-message`` -> ``chat.message.deleted`` (and ``chat:message.deleted``).
+
+    In a cluster the message is looked up in the shared history: it may have been sent on any node.
+    """
     request = parse_delete_message(payload)
     rank = _authorize(conn, principal, request.stream_id, payload)
-    state = hub.live.peek(principal.app_id, request.stream_id)
-    message = None if state is None else state.history.get(request.message_id)
-    if state is None or message is None:
+    app_id, stream_id, message_id = principal.app_id, request.stream_id, request.message_id
+    if hub.cluster is not None:
+        try:
+            found = await hub.cluster.message(app_id, stream_id, message_id)
+            author = None if found is None else str(found["user_id"])
+        except (ConnectionError, RedisError):
+            raise ServiceUnavailable("chat history is unreachable, please retry") from None
+    else:
+        state = hub.live.peek(app_id, stream_id)
+        message = None if state is None else state.history.get(message_id)
+        author = None if message is None else message.user_id
+    if author is None:
         raise InvalidRequest("unknown message_id")
-    if message.user_id != principal.user_id:
-        _check_target(hub, principal, rank, request.stream_id, message.user_id)
-    state.history.delete(request.message_id)
+    if author != principal.user_id:
+        await _check_target(hub, principal, rank, stream_id, author)
+    if hub.cluster is not None:
+        try:
+            if not await hub.cluster.forget_message(app_id, stream_id, message_id):
+                raise InvalidRequest("unknown message_id")  # deleted meanwhile by someone else
+        except (ConnectionError, RedisError):
+            raise ServiceUnavailable("chat history is unreachable, please retry") from None
+    else:
+        state = hub.live.peek(app_id, stream_id)
+        assert state is not None
+        state.history.delete(message_id)
     body: Result = {"stream_id": request.stream_id, "message_id": request.message_id}
     room = chat_room(principal.app_id, request.stream_id)
     hub.nsp.emit("chat.message.deleted", body, to=room)
@@ -168,11 +196,11 @@ def delete_message(hub: Hub, sock: Socket, conn: ConnState, principal: Principal
     return body
 
 
-def slow_mode(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+async def slow_mode(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
     """``moderation:slow-mode`` -> ``chat.slow-mode`` (and ``chat:slow-mode``)."""
     request = parse_slow_mode(payload)
     _authorize(conn, principal, request.stream_id, payload)
-    hub.store.set_slow_mode(principal.app_id, request.stream_id, request.interval if request.enabled else None)
+    await hub.store.set_slow_mode(principal.app_id, request.stream_id, request.interval if request.enabled else None)
     body: Result = {"stream_id": request.stream_id, "enabled": request.enabled, "interval": request.interval}
     room = chat_room(principal.app_id, request.stream_id)
     hub.nsp.emit("chat.slow-mode", body, to=room)

@@ -342,7 +342,8 @@ class HttpConnection(asyncio.Protocol):
         if self.closed or self.transport is None:
             return
         self.closed = True
-        self.transport.write(HttpResponse(status, message).encode(keep_alive=False))
+        # JSON like every other error answer of the server (413, 431, 414, 400 land here).
+        self.transport.write(HttpResponse.json({"error": message}, status).encode(keep_alive=False))
         self.transport.close()
 
     # -- deadlines --------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import engineio_min.adapter as adapter_module
 import engineio_min.socketio as sio_module
 from engineio_min import Server, Socket
 
@@ -53,15 +54,15 @@ async def open_clients(port: int, count: int, **kwargs: Any) -> list[RawSocketIO
     return clients
 
 
-def counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+def counting(monkeypatch: pytest.MonkeyPatch, name: str, module: Any = sio_module) -> list[int]:
     calls = [0]
-    original: Callable[..., Any] = getattr(sio_module, name)
+    original: Callable[..., Any] = getattr(module, name)
 
     def wrapper(*args: Any) -> Any:
         calls[0] += 1
         return original(*args)
 
-    monkeypatch.setattr(sio_module, name, wrapper)
+    monkeypatch.setattr(module, name, wrapper)
     return calls
 
 
@@ -74,7 +75,7 @@ async def test_broadcast_to_1000_encodes_once_and_reaches_all(
     await asyncio.wait_for(_until(lambda: server.of("/").room_size(ROOM) == 1000), 20)
 
     encodes = counting(monkeypatch, "encode_event_text")
-    frames = counting(monkeypatch, "text_frame")
+    frames = counting(monkeypatch, "text_frame", adapter_module)
     sent = server.of("/").emit("said", "hello everyone \N{WAVING HAND SIGN}", to=ROOM)
     assert sent == 1000
     events = await asyncio.wait_for(asyncio.gather(*(c.recv_event() for c in clients)), 20)
@@ -217,7 +218,7 @@ async def test_join_storm_keeps_one_batch_and_per_client_order(monkeypatch: pyte
         for i, c in enumerate(clients):
             c.emit("hello", i)
         await asyncio.wait_for(_until(lambda: len(by_index) == 20), 10)
-        batches = counting(monkeypatch, "FrameBatch")
+        batches = counting(monkeypatch, "FrameBatch", adapter_module)
         # One loop turn: each socket joins, a broadcast follows, then a direct emit to the joiner.
         for i in range(20):
             by_index[i].join(ROOM)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 ROOT = Path(__file__).resolve().parents[3]
-LISTENING = re.compile(r"realcast listening on http://[^:]+:(\d+)")
+LISTENING = re.compile(r"realcast listening on (https?)://[^:]+:(\d+)")
 
 
 def realcast_env(**extra: str) -> dict[str, str]:
@@ -51,8 +51,9 @@ class ServerProcess:
             stderr=self.stderr,
             text=True,
         )
+        self.scheme = "http"
         self.port = self._wait_for_port(self.proc.stdout, timeout=20)
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{self.scheme}://127.0.0.1:{self.port}"
 
     def _wait_for_port(self, stream: IO[str] | None, timeout: float) -> int:
         assert stream is not None
@@ -63,7 +64,8 @@ class ServerProcess:
                 break
             match = LISTENING.search(line)
             if match:
-                return int(match.group(1))
+                self.scheme = match.group(1)
+                return int(match.group(2))
         self.proc.kill()
         self.proc.wait(timeout=5)
         raise RuntimeError(f"realcast did not start: {self._stderr()}")

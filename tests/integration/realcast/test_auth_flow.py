@@ -76,6 +76,23 @@ async def test_jwt_pitfalls_are_refused(rc: Harness, case: str, make: Any, app_i
     assert data["data"]["type"] == "authentication_failed", case
 
 
+async def test_unknown_app_and_bad_token_get_the_same_refusal(rc: Harness) -> None:
+    """App ids cannot be probed: an unknown app reads exactly like a bad token for a real one."""
+    forged = jwt.encode(claims(), "not the app's secret, 32 bytes..", "HS256")
+    unknown = await refused_at_handshake(rc, {"token": token(APP_A, "user_1"), "app_id": "app_nope"})
+    bad = await refused_at_handshake(rc, {"token": forged, "app_id": APP_A.app_id})
+    assert unknown == bad
+    assert unknown["message"] == "invalid token"
+    answers = []
+    for auth in ({"token": token(APP_A, "user_1"), "app_id": "app_nope"}, {"token": forged, "app_id": APP_A.app_id}):
+        peer = rc.peer()
+        await peer.connect()
+        ack = await peer.call("authenticate", auth)
+        answers.append((ack, await peer.next("unauthorized")))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == {"ok": False, "error": {"type": "authentication_failed", "message": "invalid token"}}
+
+
 async def test_rs256_app_accepts_its_own_tokens(rc: Harness) -> None:
     peer = await rc.user("rs_user", "Rs", app=app_rs())
     assert (await peer.call("chat:join", {"stream_id": STREAM}))["ok"] is True

@@ -11,6 +11,7 @@ from realcast.errors import (
     InvalidRequest,
     PermissionDenied,
     RateLimitExceeded,
+    StoreUnavailable,
     round_retry_after,
 )
 
@@ -22,6 +23,7 @@ from realcast.errors import (
         (PermissionDenied(), "permission_denied"),
         (InvalidRequest(), "invalid_request"),
         (RateLimitExceeded(1.0), "rate_limit_exceeded"),
+        (StoreUnavailable(), "service_unavailable"),  # realcast's fifth type
     ],
 )
 def test_each_subclass_maps_to_one_seed_type(error: AppError, wire_type: str) -> None:

@@ -1,126 +1,57 @@
-"""realcast.store: durable bans, mutes and slow mode with expiry on read."""
+"""realcast.sqlitestore: what only the SQLite store does (WAL, purge on open, schema guard, the
+data-directory lock). The behaviour both stores share is in tests/integration/store/."""
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from rc_fakes import FakeClock
 
-from realcast.store import ModerationStore
+from realcast.errors import DataDirInUse, StoreUnavailable
+from realcast.sqlitestore import SqliteModerationStore
+from realcast.store import Ban, Change, ChangeKind, SlowMode
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> ModerationStore:
-    s = ModerationStore.in_data_dir(tmp_path / "data", clock)
-    yield s  # type: ignore[misc]
-    s.close()
+async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SqliteModerationStore]:
+    s = SqliteModerationStore.in_data_dir(tmp_path / "data", clock)
+    yield s
+    await s.close()
 
 
-def test_ban_is_active_until_it_expires(store: ModerationStore, clock: FakeClock) -> None:
-    ban = store.ban("a", "s", "u", reason="Spam", duration=60, moderator_id="m")
-    assert ban.expires_at == clock.now + 60 and ban.duration == 60
-    assert store.get_ban("a", "s", "u") == ban
-    clock.advance(59.9)
-    assert store.get_ban("a", "s", "u") is not None
-    clock.advance(0.1)
-    assert store.get_ban("a", "s", "u") is None
-
-
-def test_bans_are_scoped_by_app_and_stream(store: ModerationStore) -> None:
-    store.ban("a", "s", "u", reason=None, duration=None, moderator_id="m")
-    assert store.get_ban("a", "s", "u") is not None
-    assert store.get_ban("b", "s", "u") is None
-    assert store.get_ban("a", "t", "u") is None
-    assert store.get_ban("a", "s", "v") is None
-
-
-def test_permanent_ban_and_unban(store: ModerationStore, clock: FakeClock) -> None:
-    ban = store.ban("a", "s", "u", reason="x", duration=None, moderator_id="m")
-    assert ban.expires_at is None and ban.duration is None
-    clock.advance(10 * 365 * 24 * 3600)
-    assert store.get_ban("a", "s", "u") is not None
-    assert store.unban("a", "s", "u") is True
-    assert store.get_ban("a", "s", "u") is None
-    assert store.unban("a", "s", "u") is False
-
-
-def test_reban_replaces(store: ModerationStore) -> None:
-    store.ban("a", "s", "u", reason="one", duration=10, moderator_id="m")
-    store.ban("a", "s", "u", reason="two", duration=None, moderator_id="m2")
-    ban = store.get_ban("a", "s", "u")
-    assert ban is not None and (ban.reason, ban.expires_at, ban.moderator_id) == ("two", None, "m2")
-    assert len(store.bans("a", "s")) == 1
-
-
-def test_everything_survives_reopening(tmp_path: Path, clock: FakeClock) -> None:
-    first = ModerationStore.in_data_dir(tmp_path, clock)
-    first.ban("a", "s", "u", reason="Spam", duration=3600, moderator_id="m")
-    first.ban("a", "s", "gone", reason=None, duration=5, moderator_id="m")
-    first.mute("a", "s", "v", duration=None, moderator_id="m")
-    first.set_slow_mode("a", "s", 7)
-    first.close()
+async def test_expired_rows_are_purged_from_disk_on_open(tmp_path: Path, clock: FakeClock) -> None:
+    first = SqliteModerationStore.in_data_dir(tmp_path, clock)
+    await first.ban("a", "s", "u", reason="Spam", duration=3600, moderator_id="m")
+    await first.ban("a", "s", "gone", reason=None, duration=5, moderator_id="m")
+    await first.close()
     clock.advance(10)
-    second = ModerationStore.in_data_dir(tmp_path, clock)
-    ban = second.get_ban("a", "s", "u")
-    assert ban is not None and ban.reason == "Spam" and ban.duration == 3600
-    assert second.get_ban("a", "s", "gone") is None  # expired while closed
-    assert second.get_mute("a", "s", "v") is not None
-    slow = second.get_slow_mode("a", "s")
-    assert slow is not None and slow.interval == 7
-    second.close()
-    # Expired rows were purged from disk on open.
+    second = SqliteModerationStore.in_data_dir(tmp_path, clock)
+    assert second.get_ban("a", "s", "gone") is None
+    await second.close()
     rows = sqlite3.connect(tmp_path / "realcast.sqlite3").execute("SELECT user_id FROM bans").fetchall()
     assert rows == [("u",)]
 
 
-def test_unban_is_durable(tmp_path: Path, clock: FakeClock) -> None:
-    first = ModerationStore.in_data_dir(tmp_path, clock)
-    first.ban("a", "s", "u", reason=None, duration=None, moderator_id="m")
-    first.unban("a", "s", "u")
-    first.close()
-    second = ModerationStore.in_data_dir(tmp_path, clock)
-    assert second.get_ban("a", "s", "u") is None
-    second.close()
+async def test_an_expired_ban_found_on_read_is_deleted_on_disk(
+    store: SqliteModerationStore, tmp_path: Path, clock: FakeClock
+) -> None:
+    await store.ban("a", "s", "u", reason=None, duration=5, moderator_id="m")
+    clock.advance(5)
+    assert store.get_ban("a", "s", "u") is None
+    rows = sqlite3.connect(tmp_path / "data" / "realcast.sqlite3").execute("SELECT * FROM bans").fetchall()
+    assert rows == []
 
 
-def test_wal_mode(store: ModerationStore, tmp_path: Path) -> None:
+async def test_wal_mode(store: SqliteModerationStore, tmp_path: Path) -> None:
     mode = sqlite3.connect(tmp_path / "data" / "realcast.sqlite3").execute("PRAGMA journal_mode").fetchone()
     assert mode == ("wal",)
-
-
-def test_mutes_expire_and_unmute(store: ModerationStore, clock: FakeClock) -> None:
-    mute = store.mute("a", "s", "u", duration=300, moderator_id="m")
-    assert mute.duration == 300
-    assert store.get_mute("a", "s", "u") == mute
-    assert store.unmute("a", "s", "u") is True
-    assert store.get_mute("a", "s", "u") is None
-    store.mute("a", "s", "u", duration=1, moderator_id="m")
-    clock.advance(1)
-    assert store.get_mute("a", "s", "u") is None
-    assert store.unmute("a", "s", "u") is False
-
-
-def test_slow_mode_on_and_off(store: ModerationStore) -> None:
-    assert store.get_slow_mode("a", "s") is None
-    assert store.set_slow_mode("a", "s", 5) is not None
-    slow = store.get_slow_mode("a", "s")
-    assert slow is not None and slow.interval == 5
-    assert store.get_slow_mode("b", "s") is None
-    assert store.set_slow_mode("a", "s", None) is None
-    assert store.get_slow_mode("a", "s") is None
-
-
-def test_list_and_purge(store: ModerationStore, clock: FakeClock) -> None:
-    store.ban("a", "s", "u1", reason=None, duration=5, moderator_id="m")
-    clock.advance(1)
-    store.ban("a", "s", "u2", reason=None, duration=None, moderator_id="m")
-    store.ban("a", "t", "u3", reason=None, duration=None, moderator_id="m")
-    assert [b.user_id for b in store.bans("a", "s")] == ["u1", "u2"]
-    clock.advance(5)
-    assert store.purge_expired() == 1
-    assert [b.user_id for b in store.bans("a", "s")] == ["u2"]
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -128,4 +59,120 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     db.execute("PRAGMA user_version=99")
     db.close()
     with pytest.raises(RuntimeError, match="newer"):
-        ModerationStore(tmp_path / "realcast.sqlite3")
+        SqliteModerationStore(tmp_path / "realcast.sqlite3")
+
+
+async def test_a_failed_write_raises_store_unavailable_and_changes_nothing(
+    store: SqliteModerationStore, tmp_path: Path
+) -> None:
+    seen: list[Change] = []
+
+    async def listen(change: Change) -> None:
+        seen.append(change)
+
+    store.add_listener(listen)
+    # Another connection holds the write lock past busy_timeout's reach: made short for the test.
+    store._db.execute("PRAGMA busy_timeout=50")
+    other = sqlite3.connect(tmp_path / "data" / "realcast.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreUnavailable) as caught:
+            await store.ban("a", "s", "u", reason=None, duration=None, moderator_id="m")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert caught.value.as_payload()["type"] == "service_unavailable"
+    assert store.get_ban("a", "s", "u") is None and seen == []
+    await store.ban("a", "s", "u", reason=None, duration=None, moderator_id="m")
+    assert store.get_ban("a", "s", "u") is not None
+    assert [c.kind for c in seen] == [ChangeKind.BAN]
+
+
+# --- the data-directory lock -------------------------------------------------------------------
+
+
+async def test_a_second_store_on_the_same_directory_is_refused_until_the_first_closes(
+    store: SqliteModerationStore, tmp_path: Path
+) -> None:
+    with pytest.raises(DataDirInUse) as caught:
+        SqliteModerationStore.in_data_dir(tmp_path / "data")
+    assert caught.value.pid == os.getpid()
+    assert f"data directory {tmp_path / 'data'} is in use by another realcast process (pid {os.getpid()})" in str(
+        caught.value
+    )
+    await store.close()
+    again = SqliteModerationStore.in_data_dir(tmp_path / "data")
+    await again.close()
+
+
+def test_the_lock_is_held_against_another_process_and_freed_when_it_exits(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    # A child process opens the store, reports, and waits for a line on stdin before exiting.
+    script = (
+        "import sys, asyncio\n"
+        "from pathlib import Path\n"
+        "from realcast.sqlitestore import SqliteModerationStore\n"
+        f"s = SqliteModerationStore.in_data_dir(Path({str(data_dir)!r}))\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=root
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "locked"
+        with pytest.raises(DataDirInUse, match=rf"\(pid {child.pid}\)"):
+            SqliteModerationStore.in_data_dir(data_dir)
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()  # EOF: the child exits without closing its store; the kernel frees the lock
+        child.wait(timeout=10)
+    mine = SqliteModerationStore.in_data_dir(data_dir)  # would raise DataDirInUse if the lock outlived the child
+    mine._db.close()
+    assert mine._lock is not None
+    mine._lock.release()
+
+
+def test_changes_survive_json() -> None:
+    ban = Ban("a", "s", "u", "Spam", 1.5, None, "m")
+    for change in [
+        Change(ChangeKind.BAN, "a", "s", "u", ban),
+        Change(ChangeKind.UNBAN, "a", "s", "u", None),
+        Change(ChangeKind.SLOW_MODE, "a", "s", None, SlowMode("a", "s", 5, 2.0)),
+        Change(ChangeKind.SLOW_MODE, "a", "s", None, None),
+    ]:
+        assert Change.from_dict(json.loads(json.dumps(change.as_dict()))) == change
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ([], "must be an object"),
+        ({"kind": "explode", "app_id": "a", "stream_id": "s", "user_id": "u"}, "unknown change kind"),
+        ({"kind": "ban", "app_id": 1, "stream_id": "s", "user_id": "u", "record": None}, "string app_id"),
+        ({"kind": "ban", "app_id": "a", "stream_id": "s", "user_id": None, "record": None}, "needs a user_id"),
+        ({"kind": "slow_mode", "app_id": "a", "stream_id": "s", "user_id": "u", "record": None}, "no user_id"),
+        ({"kind": "ban", "app_id": "a", "stream_id": "s", "user_id": "u", "record": None}, "needs a record"),
+        ({"kind": "unban", "app_id": "a", "stream_id": "s", "user_id": "u", "record": {}}, "carries no record"),
+        ({"kind": "mute", "app_id": "a", "stream_id": "s", "user_id": "u", "record": {"x": 1}}, "bad mute record"),
+        (
+            {
+                "kind": "ban", "app_id": "a", "stream_id": "s", "user_id": "u",
+                "record": {"app_id": "a", "stream_id": "s", "user_id": "other", "reason": None,
+                           "created_at": 1.0, "expires_at": None, "moderator_id": "m"},
+            },
+            "another key",
+        ),
+        (
+            {
+                "kind": "slow_mode", "app_id": "a", "stream_id": "s", "user_id": None,
+                "record": {"app_id": "a", "stream_id": "s", "interval": "5", "updated_at": 1.0},
+            },
+            "bad interval",
+        ),
+    ],
+)
+def test_malformed_changes_are_refused(data: object, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        Change.from_dict(data)

@@ -1,0 +1,191 @@
+"""The server's own CPU per broadcast delivery, measured in one process without sockets.
+
+    .venv/bin/python benchmarks/fanout_cpu.py [--members 1000] [--turns 400] [--per-turn 4]
+        [--runs 5] [--against DIR]
+
+Connects ``--members`` WebSocket clients to a bare engineio_min ``Server`` over an
+in-memory transport (the WebSocket upgrade and the Socket.IO CONNECT go through the real
+code), puts them in one room, then makes ``--per-turn`` broadcasts per loop turn for
+``--turns`` turns, in the mix an application makes: to the room, to the room except the
+sender, and droppable. It prints the CPU time of our Python per delivery (kernel writes
+left out), a precise figure for side-by-side comparisons of changes to the broadcast path.
+
+``--against DIR``: DIR is another source tree (``git archive <commit> | tar -x -C DIR``);
+runs alternate between it and this tree, each in a fresh process, and the medians are
+printed side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+UPGRADE = (
+    b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n"
+)
+ROOM = "stream-1"
+
+
+class CountingTransport:
+    """The part of an asyncio transport the server uses; it only counts what is written."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+        self.bytes = 0
+        self.protocol: Any = None
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self.bytes += len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
+
+    abort = close
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> Any:
+        return self.protocol
+
+
+def _masked(payload: bytes) -> bytes:
+    """One client text frame (mask key 0: XOR is the identity, the server unmasks anyway)."""
+    assert len(payload) < 126
+    return bytes((0x81, 0x80 | len(payload))) + b"\0\0\0\0" + payload
+
+
+async def _measure(members: int, turns: int, per_turn: int) -> dict[str, float]:
+    from engineio_min import Server
+
+    server = Server(allowed_origins="*")
+    nsp = server.of("/")
+    transports = []
+    for _ in range(members):
+        transport = CountingTransport()
+        protocol = server._protocol_factory()
+        transport.protocol = protocol
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        for data in (UPGRADE, _masked(b"40")):
+            transport.protocol.data_received(data)  # the upgrade swaps the protocol
+            await asyncio.sleep(0)
+        transports.append(transport)
+    await asyncio.sleep(0.01)
+    sockets = list(nsp.sockets.values())
+    if len(sockets) != members:
+        raise SystemExit(f"{len(sockets)} of {members} clients connected")
+    for sock in sockets:
+        sock.join(ROOM)
+    message = {"id": "m1", "user": {"id": "u1", "username": "alice"}, "text": "hello everyone", "ts": 1}
+    sender = sockets[0]
+
+    async def run(count: int) -> int:
+        deliveries = 0
+        for turn in range(count):
+            for k in range(per_turn):
+                kind = (turn * per_turn + k) % 4
+                if kind == 1:
+                    deliveries += nsp.emit("chat:typing", {"user": "u1"}, to=ROOM, exclude=sender, droppable=True)
+                elif kind == 3:
+                    deliveries += nsp.emit("reaction", {"emoji": "+1"}, to=ROOM, droppable=True)
+                else:
+                    deliveries += nsp.emit("chat:message", message, to=ROOM)
+            await asyncio.sleep(0)  # the turn ends: every member gets its one write
+        return deliveries
+
+    await run(max(1, turns // 5))  # warm-up, not counted
+    writes_before = sum(t.writes for t in transports)
+    start = time.process_time()
+    deliveries = await run(turns)
+    cpu = time.process_time() - start
+    writes = sum(t.writes for t in transports) - writes_before
+    for transport in transports:
+        transport.close()
+    await asyncio.sleep(0.01)
+    await server.shutdown()
+    return {"ns_per_delivery": cpu / deliveries * 1e9, "deliveries": deliveries, "writes": writes}
+
+
+def _child(args: argparse.Namespace) -> None:
+    import uvloop
+
+    import engineio_min
+
+    result = uvloop.run(_measure(args.members, args.turns, args.per_turn))
+    result["source"] = str(Path(engineio_min.__file__).resolve().parent.parent)
+    print(json.dumps(result))
+
+
+def _run_child(src: Path, args: argparse.Namespace) -> dict[str, Any]:
+    env = dict(os.environ, PYTHONPATH=str(src))
+    cmd = [sys.executable, str(HERE / "fanout_cpu.py"), "--child", "--members", str(args.members),
+           "--turns", str(args.turns), "--per-turn", str(args.per_turn)]  # fmt: skip
+    done = subprocess.run(cmd, env=env, cwd=src, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the measuring process failed:\n{done.stderr}")
+    out = done.stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    if Path(result["source"]) != src.resolve():
+        raise SystemExit(f"the child imported engineio_min from {result['source']}, not {src}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument("--turns", type=int, default=400)
+    parser.add_argument("--per-turn", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--against", type=Path, help="another source tree, measured alternately with this one")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+    trees = {"this tree": HERE.parent}
+    if args.against is not None:
+        trees["against"] = args.against
+    figures: dict[str, list[float]] = {name: [] for name in trees}
+    for run in range(args.runs):
+        for name, src in trees.items():
+            result = _run_child(src, args)
+            figures[name].append(result["ns_per_delivery"])
+            print(f"run {run + 1} {name:9s}: {result['ns_per_delivery']:.1f} ns CPU per delivery "
+                  f"({result['deliveries']} deliveries, {result['writes']} writes)", flush=True)  # fmt: skip
+    for name, values in figures.items():
+        values.sort()
+        print(f"median {name:9s}: {values[len(values) // 2]:.1f} ns CPU per delivery "
+              f"({trees[name]}, {args.members} members, {args.per_turn} broadcasts per turn)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
