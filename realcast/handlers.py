@@ -51,6 +51,10 @@ logger = logging.getLogger("realcast.handlers")
 
 # After this many failed `authenticate` attempts an unauthenticated connection is dropped.
 MAX_AUTH_FAILURES: Final = 5
+# Seconds between the `41` that ends an unauthenticated connection and the close of its
+# transport: a well-behaved client closes it itself on the `41`; one that ignores it (and
+# keeps answering pings) must not keep the connection.
+SESSION_END_GRACE: Final = 1.0
 RECENT_MESSAGES: Final = 50  # chat:joined history, per the spec
 TYPING_INTERVAL: Final = 1.0  # at most one chat:typing per user per second
 
@@ -141,12 +145,18 @@ def _identity(principal: Principal) -> Result:
     return {"user_id": principal.user_id, "username": principal.username, "app_id": principal.app_id}
 
 
+def _end_session(sock: Socket) -> None:
+    """Disconnect ``sock`` (``41``), then close its Engine.IO connection after a short grace."""
+    sock.disconnect()
+    asyncio.get_running_loop().call_later(SESSION_END_GRACE, sock.engine.close)
+
+
 def _auth_expired(sock: Socket) -> None:
     conn = conn_of(sock)
     conn.auth_timer = None
     if sock.connected and conn.principal is None:
         sock.emit("unauthorized", {"message": "authentication timeout"})
-        sock.disconnect()
+        _end_session(sock)
 
 
 def on_connect(hub: Hub, sock: Socket, auth: dict[str, Any]) -> None:
@@ -193,7 +203,7 @@ def authenticate(hub: Hub, sock: Socket, payload: object) -> Result:
         conn.auth_failures += 1
         sock.emit("unauthorized", {"message": err.message})
         if conn.principal is None and conn.auth_failures >= MAX_AUTH_FAILURES:
-            sock.disconnect()
+            _end_session(sock)
         return {"ok": False, "error": err.as_payload()}
     hub.sign_in(sock, conn, principal)
     identity = _identity(principal)
@@ -477,5 +487,7 @@ def register_core(hub: Hub) -> None:
     nsp.on_connect(lambda sock, auth: on_connect(hub, sock, auth))
     nsp.on_disconnect(lambda sock, reason: on_disconnect(hub, sock, reason))
     nsp.on("authenticate")(lambda sock, *args: authenticate(hub, sock, args[0] if args else None))
+    # Bad text (a lone surrogate, cut JSON) costs the event, never the connection.
+    nsp.on_invalid_event(lambda sock, reason: refuse(sock, InvalidRequest("payload is not valid JSON text")))
     for event, fn in CORE_EVENTS.items():
         nsp.on(event)(guarded(hub, event, fn))
