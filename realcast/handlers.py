@@ -261,15 +261,17 @@ def chat_leave(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, pa
     return {"stream_id": stream_id}
 
 
-def _slow_mode_key(hub: Hub, principal: Principal, stream_id: str) -> tuple[str, str, str]:
-    """The user's slow-mode key; raises RateLimitExceeded while they must wait.
+def _slow_mode_key(hub: Hub, principal: Principal, stream_id: str) -> tuple[str, str, str] | None:
+    """The user's slow-mode key while slow mode binds them (None: it does not); raises
+    RateLimitExceeded while they must wait.
 
-    Moderators, broadcasters and admins are exempt.
+    Moderators, broadcasters and admins are exempt. Nothing is recorded while slow mode is off: a
+    timestamp per chatting user would be kept for an hour (housekeeping) for nothing.
     """
-    key = (principal.app_id, stream_id, principal.user_id)
     slow = hub.store.get_slow_mode(principal.app_id, stream_id)
     if slow is None or principal.rank_in(stream_id) >= Rank.MODERATOR:
-        return key
+        return None
+    key = (principal.app_id, stream_id, principal.user_id)
     wait = hub.slow_mode.wait(key, slow.interval)
     if wait > 0.0:
         raise RateLimitExceeded(wait, f"slow mode: one message every {slow.interval} s")
@@ -290,7 +292,8 @@ def chat_message(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, 
         return _send_chat(hub, sock, principal, stream_id, request.message)
     slow_key = _slow_mode_key(hub, principal, stream_id)
     hit_limit(conn, Action.CHAT)
-    hub.slow_mode.record(slow_key)
+    if slow_key is not None:
+        hub.slow_mode.record(slow_key)
     return _send_chat(hub, sock, principal, stream_id, request.message)
 
 
