@@ -273,13 +273,19 @@ class Server:
             except Exception:
                 logger.exception("adapter of %s failed to close", namespace.name)
 
-    async def serve_forever(self) -> None:
-        """Run until SIGTERM or SIGINT, then shut down cleanly."""
+    async def serve_forever(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Run until SIGTERM or SIGINT, then shut down cleanly.
+
+        ``on_ready`` is called once the signal handlers are in place: announce readiness there,
+        so that a SIGTERM sent the moment it is announced is a clean stop, not a kill.
+        """
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        if on_ready is not None:
+            on_ready()
         try:
             await stop.wait()
         finally:

@@ -161,10 +161,8 @@ class RealcastApp:
             on_listening: called with the bound port once the server accepts connections.
         """
         port = await self.start()
-        if on_listening is not None:
-            on_listening(port)
         try:
-            await self.server.serve_forever()
+            await self.server.serve_forever(None if on_listening is None else lambda: on_listening(port))
         finally:
             await self._stop_tasks()
             await self._leave_cluster()

@@ -214,3 +214,26 @@ async def test_dev_hint_runs_as_printed(tmp_path: Path) -> None:
     finally:
         status, _ = await asyncio.to_thread(server.stop)
     assert status == 0
+
+
+@pytest.mark.parametrize("damage", ["random", "truncated", "scrambled"])
+def test_a_damaged_database_is_refused_and_kept(tmp_path: Path, damage: str) -> None:
+    # A real database first (one clean start and stop), then damaged; it must never be replaced.
+    env = realcast_env(**ENV_APP)
+    server = ServerProcess("--data-dir", str(tmp_path), env=env)
+    status, err = server.stop()
+    assert status == 0, err
+    db = tmp_path / "realcast.sqlite3"
+    good = db.read_bytes()
+    if damage == "random":
+        damaged = bytes(range(256)) * 32
+    elif damage == "truncated":
+        damaged = good[: len(good) // 2 + 100]
+    else:  # the header kept, every page after it reversed
+        damaged = good[:100] + good[100:][::-1]
+    db.write_bytes(damaged)
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"realcast.sqlite3{suffix}").unlink(missing_ok=True)
+    result = run_cli("serve", "--port", "0", "--data-dir", str(tmp_path), env=env)
+    one_error(result, f"data directory {tmp_path}")
+    assert db.read_bytes() == damaged
