@@ -313,7 +313,12 @@ def _startup_failure(config: ServerConfig, exc: Exception) -> str:
     if isinstance(exc, RedisError) or redis_down:
         return f"cannot reach Redis at redis_url: {exc}"
     if isinstance(exc, sqlite3.Error):
-        return f"cannot open the moderation database in data directory {config.data_dir}: {exc}"
+        db = config.data_dir / "realcast.sqlite3"
+        return (
+            f"cannot open the moderation database {db} in data directory {config.data_dir}: {exc} "
+            "(check that this user may read and write it; if it is damaged, restore it from a backup "
+            "or move it aside to start with no bans: RealCast never replaces it)"
+        )
     if isinstance(exc, socket.gaierror):
         return f"cannot listen on {where}: unknown host ({exc.strerror})"
     if isinstance(exc, OSError):

@@ -237,3 +237,22 @@ def test_a_damaged_database_is_refused_and_kept(tmp_path: Path, damage: str) -> 
     result = run_cli("serve", "--port", "0", "--data-dir", str(tmp_path), env=env)
     one_error(result, f"data directory {tmp_path}")
     assert db.read_bytes() == damaged
+
+
+@pytest.mark.parametrize("mode", [0o444, 0o000], ids=["read-only", "no-access"])
+def test_a_database_this_user_cannot_write_is_refused(tmp_path: Path, mode: int) -> None:
+    env = realcast_env(**ENV_APP)
+    server = ServerProcess("--data-dir", str(tmp_path), env=env)
+    status, err = server.stop()
+    assert status == 0, err
+    db = tmp_path / "realcast.sqlite3"
+    db.chmod(mode)
+    command = [sys.executable, "-m", "realcast", "serve", "--port", "0", "--data-dir", str(tmp_path)]
+    if os.geteuid() == 0:  # root reads and writes through permission bits: drop that capability
+        drop = "-dac_override,-dac_read_search"
+        setpriv = shutil.which("setpriv")
+        assert setpriv is not None, "util-linux setpriv is needed to test this as root"
+        command = [setpriv, f"--inh-caps={drop}", f"--bounding-set={drop}", *command]
+    result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
+    one_error(result, f"cannot open the moderation database {db}")
+    assert "never replaces it" in result.stderr
