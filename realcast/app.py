@@ -87,7 +87,14 @@ class RealcastApp:
                 return RedisAdapter(nsp, client, node_id)
 
         self.server = Server(
-            allowed_origins=config.allowed_origins, node_id=self.node_id, adapter_factory=adapter_factory
+            allowed_origins=config.allowed_origins,
+            node_id=self.node_id,
+            adapter_factory=adapter_factory,
+            header_timeout=config.header_timeout,
+            body_timeout=config.body_timeout,
+            keep_alive_timeout=config.keep_alive_timeout,
+            max_buffered_bytes=config.max_buffered_bytes,
+            max_total_buffered_bytes=config.max_total_buffered_bytes,
         )
         self.store = open_store(config)
         self.hub = Hub(self.server.of("/"), config, self.store, _call_later)

@@ -24,6 +24,11 @@ file (``--config`` / ``REALCAST_CONFIG``) > built-in defaults. The TOML file loo
     history_size = 50                   # chat messages shown on chat:join (1..1000)
     ssl_certfile = "cert.pem"           # serve https/wss directly (PEM chain; relative to the file)
     ssl_keyfile = "key.pem"             # its private key (omit if the certfile holds it)
+    header_timeout = 10                 # seconds for a request's line and headers to arrive
+    body_timeout = 30                   # seconds for its body, once the headers are in
+    keep_alive_timeout = 60             # an idle keep-alive connection closes after this long
+    max_buffered_bytes = 1048576        # a client with more unsent bytes is cut off (slow consumer)
+    max_total_buffered_bytes = 268435456  # process-wide: above it the largest backlogs are cut first
 
     [rate_limits]                       # defaults for every app (the seed's limits)
     chat_per_second = 5
@@ -160,6 +165,12 @@ class ServerConfig:
     # the key is in the certfile). Files are read at start-up (see tls.py).
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    # Against slow senders and slow readers (engineio_min's Server arguments of the same names).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 60.0
+    max_buffered_bytes: int = 1024 * 1024
+    max_total_buffered_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not isinstance(self.data_dir, Path):
@@ -190,6 +201,11 @@ class ServerConfig:
         if self.database_url is not None and not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("database_url must start with postgresql:// (SQLite needs no URL: it lives in data_dir)")
         _check_range("workers", self.workers, 1, 256)
+        _check_range("header_timeout", self.header_timeout, 0.1, 3600)
+        _check_range("body_timeout", self.body_timeout, 0.1, 3600)
+        _check_range("keep_alive_timeout", self.keep_alive_timeout, 0.1, 86400)
+        _check_range("max_buffered_bytes", self.max_buffered_bytes, 64 * 1024, 1 << 30)
+        _check_range("max_total_buffered_bytes", self.max_total_buffered_bytes, self.max_buffered_bytes, 1 << 40)
         if self.log_level not in _LOG_LEVELS:
             raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
 
@@ -305,6 +321,11 @@ _SERVER_SETTINGS: Final[dict[str, tuple[_Parser, str]]] = {
     "workers": (_as_int, "REALCAST_WORKERS"),
     "ssl_certfile": (_as_str, "REALCAST_SSL_CERTFILE"),
     "ssl_keyfile": (_as_str, "REALCAST_SSL_KEYFILE"),
+    "header_timeout": (_as_float, "REALCAST_HEADER_TIMEOUT"),
+    "body_timeout": (_as_float, "REALCAST_BODY_TIMEOUT"),
+    "keep_alive_timeout": (_as_float, "REALCAST_KEEP_ALIVE_TIMEOUT"),
+    "max_buffered_bytes": (_as_int, "REALCAST_MAX_BUFFERED_BYTES"),
+    "max_total_buffered_bytes": (_as_int, "REALCAST_MAX_TOTAL_BUFFERED_BYTES"),
 }
 # Settings that are paths: relative to the configuration file when they come from it.
 _PATH_SETTINGS: Final = ("data_dir", "ssl_certfile", "ssl_keyfile")

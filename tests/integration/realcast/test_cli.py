@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -256,3 +257,24 @@ def test_a_database_this_user_cannot_write_is_refused(tmp_path: Path, mode: int)
     result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
     one_error(result, f"cannot open the moderation database {db}")
     assert "never replaces it" in result.stderr
+
+
+def test_http_deadlines_are_configurable(tmp_path: Path) -> None:
+    env = realcast_env(**ENV_APP, REALCAST_HEADER_TIMEOUT="0.5")
+    server = ServerProcess("--data-dir", str(tmp_path), env=env)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as slow:
+            slow.sendall(b"GET /healthz HTT")  # and nothing more
+            started = time.monotonic()
+            answer = slow.recv(4096)
+            while chunk := slow.recv(4096):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 408")
+            assert 0.4 < time.monotonic() - started < 3.0
+    finally:
+        assert server.stop()[0] == 0
+
+
+def test_buffer_limits_are_checked(tmp_path: Path) -> None:
+    env = realcast_env(**ENV_APP, REALCAST_MAX_BUFFERED_BYTES="100")
+    one_error(run_cli("serve", "--port", "0", "--data-dir", str(tmp_path), env=env), "REALCAST_MAX_BUFFERED_BYTES")
