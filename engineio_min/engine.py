@@ -668,9 +668,15 @@ class EngineEndpoint:
                 session = self.sessions.get(sid)
                 if session is None:
                     raise HandshakeError(1)
-                if (session.transport_name != "polling" or session._probe is not None
-                        or session._closing_reply or not self.options.allow_upgrades):
+                if not self.options.allow_upgrades:
                     raise HandshakeError(3)
+                if session.transport_name != "polling" or session._probe is not None or session._closing_reply:
+                    # SPEC 2.8: a WebSocket naming a session that is already upgraded (or being
+                    # upgraded, or closing) is accepted and closed at once; the session keeps its own.
+                    ws = WsConnection.accept(http, request, _CLOSED_WS_HANDLER, self.options.max_payload)
+                    if ws is not None:
+                        ws.close()
+                    return
             elif query.get("EIO") != EIO_VERSION:
                 raise HandshakeError(5)
         except HandshakeError as exc:

@@ -78,7 +78,8 @@ async def test_second_websocket_after_upgrade_is_closed(port: int) -> None:
     ws = await probe(p)
     try:
         await ws.send("5")
-        await ws_refused(port, EIO_PATH, sid=p.sid)
+        # SPEC 2.8 (the official suites' case): accepted, then closed at once
+        assert await ws_refused(port, EIO_PATH, sid=p.sid) == "closed after 101"
         # the first one keeps working
         await ws.send("4first")
         assert await ws.recv_msg() == "4first"
@@ -90,7 +91,7 @@ async def test_second_websocket_during_probe_is_closed(port: int) -> None:
     p = await Polling.start(port)
     ws = await probe(p)
     try:
-        await ws_refused(port, EIO_PATH, sid=p.sid, timeout=0.2)
+        assert await ws_refused(port, EIO_PATH, sid=p.sid, timeout=0.2) == "closed after 101"
         await ws.send("5")
         await ws.send("4first")
         assert await ws.recv_msg() == "4first"
@@ -101,7 +102,7 @@ async def test_second_websocket_during_probe_is_closed(port: int) -> None:
 async def test_upgrade_of_websocket_session_is_refused(port: int) -> None:
     c, open_pkt = await EioWs.open_session(port)
     try:
-        await ws_refused(port, EIO_PATH, sid=open_pkt["sid"])
+        assert await ws_refused(port, EIO_PATH, sid=open_pkt["sid"]) == "closed after 101"
         await c.send("4ws-only")
         assert await c.recv_msg() == "4ws-only"
     finally:
