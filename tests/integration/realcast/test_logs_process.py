@@ -94,7 +94,8 @@ async def test_json_logs_of_a_real_server(tmp_path: Path) -> None:
 
     (audit,) = [r for r in logged if r.get("event") == "moderation"]  # the refused ban is not an action
     assert audit["level"] == "INFO" and audit["message"] == "moderation ban"
-    assert (audit["action"], audit["moderator"], audit["target"], audit["stream_id"]) == ("ban", "mod", "spammer", STREAM)
+    who = (audit["action"], audit["moderator"], audit["target"], audit["stream_id"])
+    assert who == ("ban", "mod", "spammer", STREAM)
     assert (audit["duration"], audit["reason"], audit["app_id"]) == (600, "spam", APP_A.app_id)
 
     api = [r for r in logged if r.get("event") == "api"]
