@@ -45,7 +45,7 @@ def _clip(value: object) -> object:
     return value
 
 
-def log_fields(logger: logging.Logger, level: int, message: str, **fields: object) -> None:
+def log_fields(logger: logging.Logger, level: int, message: str, /, **fields: object) -> None:
     """Log ``message`` with structured ``fields`` (shown as JSON keys or ``key=value`` text)."""
     if logger.isEnabledFor(level):
         logger.log(level, message, extra={FIELDS_ATTR: {k: _clip(v) for k, v in fields.items()}})
@@ -154,7 +154,7 @@ class LogThrottle:
         """Whether a line at ``level`` would be written (check before building costly fields)."""
         return self._logger.isEnabledFor(level)
 
-    def log(self, kind: str, level: int, message: str, **fields: Any) -> bool:
+    def log(self, kind: str, level: int, message: str, /, **fields: Any) -> bool:
         """Log unless ``kind`` used up its lines this second; returns whether the line was written."""
         if not self._logger.isEnabledFor(level):
             return False

@@ -44,6 +44,7 @@ function connectAdmin(auth, on) {
 // --- the page -------------------------------------------------------------------------------
 const $ = (id) => document.getElementById(id);
 const HISTORY = 120;  // chart points: one snapshot a second
+const MIN_SPAN = 20;  // the first points spread over at least this many slots, not one edge
 const history = [];
 let socket = null;
 let credentials = null;  // kept in memory only, for reconnecting
@@ -162,7 +163,8 @@ function drawChart() {
   const ns = "http://www.w3.org/2000/svg";
   const width = 600, top = 12, bottom = 128;  // the viewBox is 600 x 140
   const max = Math.max(1, ...history.map((p) => Math.max(p.viewers, p.messages)));
-  const x = (i) => width - (history.length - 1 - i) * (width / (HISTORY - 1));
+  const span = Math.min(HISTORY, Math.max(history.length, MIN_SPAN)) - 1;
+  const x = (i) => width - (history.length - 1 - i) * (width / span);
   const y = (v) => bottom - (v / max) * (bottom - top);
   svg.replaceChildren();
   for (const v of [0, max]) {
@@ -172,7 +174,7 @@ function drawChart() {
     line.setAttribute("y1", y(v)); line.setAttribute("y2", y(v));
     svg.appendChild(line);
     const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", 4); label.setAttribute("y", y(v) - 2);
+    label.setAttribute("x", 4); label.setAttribute("y", v === 0 ? y(v) - 3 : y(v) + 11);
     label.textContent = String(v);
     svg.appendChild(label);
   }
