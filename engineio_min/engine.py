@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from .budget import BufferBudget
 from .codec.eio import EioPacket, EioType, decode_eio, encode_eio_polling
 from .codec.handshake import encode_open
 from .codec.payload import MAX_PACKETS_PER_RESPONSE, SEPARATOR, PayloadDecoder
@@ -41,7 +42,14 @@ from .errors import DecodeError, HandshakeError, PayloadTooLarge
 from .fanout import BatchSlice, Flusher, FrameBatch, open_reference
 from .heartbeat import DeadlineQueue, Entry
 from .transport.http import HttpConnection, HttpRequest, HttpResponse, Responder
-from .transport.websocket import CLOSE_POLICY, WsConnection, binary_frame, text_frame
+from .transport.websocket import (
+    CLOSE_GOING_AWAY,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    WsConnection,
+    binary_frame,
+    text_frame,
+)
 
 __all__ = ["EngineEndpoint", "EngineHandler", "EngineOptions", "EngineSession"]
 
@@ -93,7 +101,8 @@ class EngineOptions:
     allowed_origins: str | Sequence[str] | None = None
     # Slow-consumer policy: above max_buffered_bytes the session is closed
     # (transport error); above droppable_buffered_bytes droppable traffic skips it.
-    max_buffered_bytes: int = 8 * 1024 * 1024
+    # (Centrifugo's default cap is 1 MiB too; the process-wide sum is a BufferBudget's.)
+    max_buffered_bytes: int = 1024 * 1024
     droppable_buffered_bytes: int = 256 * 1024
     # This process's name behind a load balancer: every sid becomes "<node_id>.<random>", so the
     # balancer can send a polling request or the WebSocket upgrade (both carry ?sid=) to the node
@@ -159,8 +168,12 @@ class EngineSession:
         droppable and this client's buffer is above the soft mark (slow-consumer policy)."""
         if self.closed:
             return False
-        if batch.droppable and self.buffered_bytes() > self.endpoint.options.droppable_buffered_bytes:
-            return False
+        if batch.droppable:
+            buffered = self.buffered_bytes()
+            endpoint = self.endpoint
+            # Any backlog at all skips it while the process is short of buffer (budget.py).
+            if buffered > endpoint.options.droppable_buffered_bytes or (buffered and endpoint.budget.pressed):
+                return False
         self._queue(batch)
         return True
 
@@ -227,6 +240,8 @@ class EngineSession:
             self._slow_consumer()
             return
         self._flush_parked()
+        if self._outbox:  # no GET to take it now: a backlog, counted against the budget
+            self.endpoint.budget.note(self)
 
     def buffered_bytes(self) -> int:
         """Bytes queued for this client and not yet taken by the kernel."""
@@ -241,10 +256,17 @@ class EngineSession:
             self.flush_pending()  # what was sent before the close goes out before it
         self.closed = True
         self._cancel_timers()
-        server_side = reason in (FORCED_CLOSE, SERVER_SHUTDOWN)
-        if self.ws is not None:
-            self.ws.close()
-        elif server_side and self.transport_name == "polling" and (self._parked is None or self._outbox):
+        # A shutdown only ends the transport, as a network failure would: the stock clients
+        # reconnect after a transport close, but python-engineio takes a "1" for a server
+        # disconnect and stays away, so a polling session gets no "1" then (issue 12).
+        shutdown = reason == SERVER_SHUTDOWN
+        ws = self.ws
+        if ws is not None:
+            ws.close(CLOSE_GOING_AWAY if shutdown else CLOSE_NORMAL)
+            # The socket lives on for the closing handshake; it must not keep this session
+            # (and everything above it) reachable through a cycle meanwhile.
+            ws.handler = _CLOSED_WS_HANDLER
+        elif reason == FORCED_CLOSE and self.transport_name == "polling" and (self._parked is None or self._outbox):
             # Engine.IO protocol, polling close. What was queued before the close (a "41", say)
             # goes out first, and the "1" in a response of its own: socket.io-client acts on a
             # "1" before the other packets of the same response. So keep the sid reachable
@@ -256,10 +278,16 @@ class EngineSession:
                 self._answer_parked(self._take_outbox())
         if not self._closing_reply:
             self._forget()
-        if self._parked is not None:
-            self._answer_parked("6" if reason == TRANSPORT_CLOSE else "1")
+        parked, self._parked = self._parked, None
+        if parked is not None:
+            if shutdown:
+                # An error, so every client counts it as a transport failure and reconnects.
+                parked.send(HttpResponse.json({"code": -1, "message": "Server shutting down"}, 503), close=True)
+            else:
+                parked.send(self.endpoint.text_response("6" if reason == TRANSPORT_CLOSE else "1"))
         if self._probe is not None:
             self._probe.close()
+            self._probe.handler = _CLOSED_WS_HANDLER
             self._probe = None
         handler, self.handler = self.handler, None
         if handler is not None:
@@ -301,10 +329,6 @@ class EngineSession:
     def start_heartbeat(self) -> None:
         self._heartbeat = self.endpoint.ping_due.add(self)
 
-    def waits_for(self, entry: Entry[EngineSession]) -> bool:
-        """Whether ``entry`` is this session's current heartbeat deadline."""
-        return entry is self._heartbeat
-
     def send_ping(self) -> None:
         """The ping interval is over: ping, then wait ``ping_timeout`` for the pong."""
         self._queue(PING_FRAME if self.ws is not None else "2")
@@ -319,6 +343,8 @@ class EngineSession:
         # An unsolicited pong changes nothing (and cannot pile up deadlines).
         if self._awaiting_pong:
             self._awaiting_pong = False
+            if self._heartbeat is not None:
+                self._heartbeat.cancel()
             self._heartbeat = self.endpoint.ping_due.add(self)
 
     # -- polling ----------------------------------------------------------------
@@ -445,10 +471,18 @@ class EngineSession:
         transport = ws.transport
         if transport is None or ws.closed:
             return
-        if transport.get_write_buffer_size() > self.endpoint.options.max_buffered_bytes:
-            self._slow_consumer()
-            return
+        backlog = transport.get_write_buffer_size()
+        if backlog:  # rare: a client that keeps up has nothing left unsent at our next write
+            if backlog > self.endpoint.options.max_buffered_bytes:
+                self._slow_consumer()
+                return
+            self.endpoint.budget.note(self)
         transport.write(frame)
+
+    def cut_off(self) -> None:
+        """Close this session as a slow consumer (the process-wide buffer budget is spent)."""
+        if not self.closed:
+            self._slow_consumer()
 
     def _slow_consumer(self) -> None:
         """The client does not read fast enough: cut it off (documented policy)."""
@@ -456,7 +490,7 @@ class EngineSession:
         ws, self.ws = self.ws, None
         self._pending = None
         if ws is not None:
-            ws.handler = _RejectWsHandler()  # the session closes below with its own reason
+            ws.handler = _CLOSED_WS_HANDLER  # the session closes below with its own reason
             ws.close(CLOSE_POLICY, "slow consumer")
             ws.abort()
         self._outbox.clear()
@@ -464,7 +498,9 @@ class EngineSession:
         self.close(TRANSPORT_ERROR)
 
     def _cancel_timers(self) -> None:
-        self._heartbeat = None
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            heartbeat.cancel()  # the queue must not keep a closed session alive
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -474,6 +510,9 @@ class EngineSession:
 
     def _forget(self) -> None:
         self._closing_reply = False
+        if self._timer is not None:  # the closing grace ended early: the client took its "1"
+            self._timer.cancel()
+            self._timer = None
         self.endpoint.sessions.pop(self.sid, None)
 
 
@@ -524,13 +563,22 @@ class _RejectWsHandler:
         pass
 
 
+# Shared by every WebSocket whose session is over (it holds no state).
+_CLOSED_WS_HANDLER: Final = _RejectWsHandler()
+
+
 class EngineEndpoint:
     """Serves one Engine.IO mount path: handshakes, polling requests, WebSockets."""
 
-    def __init__(self, path: str, factory: SessionFactory, options: EngineOptions, flusher: Flusher) -> None:
+    def __init__(
+        self, path: str, factory: SessionFactory, options: EngineOptions, flusher: Flusher,
+        budget: BufferBudget | None = None,
+    ) -> None:
         self.path = path
-        self.ping_due = DeadlineQueue(options.ping_interval, EngineSession.send_ping, EngineSession.waits_for)
-        self.pong_due = DeadlineQueue(options.ping_timeout, EngineSession.ping_timed_out, EngineSession.waits_for)
+        # Shared by the endpoints of a process; BufferBudget(0) bounds nothing.
+        self.budget = budget if budget is not None else BufferBudget(0)
+        self.ping_due = DeadlineQueue(options.ping_interval, EngineSession.send_ping)
+        self.pong_due = DeadlineQueue(options.ping_timeout, EngineSession.ping_timed_out)
         self.flusher = flusher
         self.factory = factory
         self.options = options

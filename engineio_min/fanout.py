@@ -51,9 +51,13 @@ class FrameBatch:
     def add(self, frame: bytes, text: str) -> None:
         self.frames.append(frame)
         self.texts.append(text)
+        # A session flushed mid-turn (closing, upgrading) may have joined the frames so far;
+        # that join is stale now, and the members flushed at the end of the turn need them all.
+        self._joined = None
 
     def joined(self) -> bytes:
-        """All frames as one bytes object, built once (only called when the batch is closed)."""
+        """All frames as one bytes object, built once per set of frames (normally once the
+        batch is closed; see ``add``)."""
         joined = self._joined
         if joined is None:
             frames = self.frames

@@ -10,8 +10,10 @@ tuple; a ``loop.call_later`` per session costs a timer handle, a libuv timer, a 
 context and a bound method (~0.5 KB per idle client, and a cancel plus a new handle on
 every pong).
 
-Cancelling is lazy: a holder forgets its entry (``Entry``); a forgotten entry is skipped
-when it reaches the head.
+Cancelling drops the holder at once (``Entry.cancel``) and leaves a small husk in the queue
+that is skipped when it reaches the head. Dropping the holder is what matters: a closed
+session must not stay reachable from a queue for up to a ping interval (it would then
+outlive its connection and, holding cycles, wait for the cyclic GC; issue 12).
 """
 
 from __future__ import annotations
@@ -30,25 +32,34 @@ T = TypeVar("T")
 # the same way).
 RESOLUTION = 0.001
 
-# (deadline on loop.time(), holder); its identity marks it live
-Entry = tuple[float, T]
+
+class Entry(Generic[T]):
+    """One deadline in a queue; ``holder`` is None once it fired or was cancelled."""
+
+    __slots__ = ("deadline", "holder")
+
+    def __init__(self, deadline: float, holder: T) -> None:
+        self.deadline = deadline
+        self.holder: T | None = holder
+
+    def cancel(self) -> None:
+        """Forget the holder now; the queue skips this entry when it comes due."""
+        self.holder = None
 
 
 class DeadlineQueue(Generic[T]):
-    """Calls ``fire(holder)`` ``delay`` seconds after ``add(holder)``, unless forgotten.
+    """Calls ``fire(holder)`` ``delay`` seconds after ``add(holder)``, unless cancelled.
 
     Args:
         delay: seconds from ``add`` to ``fire``, the same for every entry.
-        fire: called with the holder when its entry falls due and is still live.
-        is_live: whether ``entry`` is still the one its holder waits for.
+        fire: called with the holder when its entry falls due and was not cancelled.
     """
 
-    __slots__ = ("_delay", "_entries", "_fire", "_handle", "_is_live", "_loop")
+    __slots__ = ("_delay", "_entries", "_fire", "_handle", "_loop")
 
-    def __init__(self, delay: float, fire: Callable[[T], None], is_live: Callable[[T, Entry[T]], bool]) -> None:
+    def __init__(self, delay: float, fire: Callable[[T], None]) -> None:
         self._delay = delay
         self._fire = fire
-        self._is_live = is_live
         self._entries: deque[Entry[T]] = deque()
         self._handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -57,17 +68,17 @@ class DeadlineQueue(Generic[T]):
         return len(self._entries)
 
     def add(self, holder: T) -> Entry[T]:
-        """Schedule ``holder``; keep the returned entry to recognise it (forget it to cancel)."""
+        """Schedule ``holder``; keep the returned entry to cancel it."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # Entries of a closed loop (tests run one loop after another) can never fire.
             self._entries.clear()
             self._handle = None
             self._loop = loop
-        entry = (loop.time() + self._delay, holder)
+        entry = Entry(loop.time() + self._delay, holder)
         self._entries.append(entry)
         if self._handle is None:
-            self._handle = loop.call_at(entry[0], self._run)
+            self._handle = loop.call_at(entry.deadline, self._run)
         return entry
 
     def _run(self) -> None:
@@ -76,12 +87,14 @@ class DeadlineQueue(Generic[T]):
         assert loop is not None
         entries = self._entries
         due = loop.time() + RESOLUTION
-        while entries and entries[0][0] <= due:
+        while entries and entries[0].deadline <= due:
             entry = entries.popleft()
-            if self._is_live(entry[1], entry):
-                self._fire(entry[1])
-        # Skip forgotten entries at the head, so no timer is armed for them alone.
-        while entries and not self._is_live(entries[0][1], entries[0]):
+            holder = entry.holder
+            if holder is not None:
+                entry.holder = None
+                self._fire(holder)
+        # Skip cancelled entries at the head, so no timer is armed for them alone.
+        while entries and entries[0].holder is None:
             entries.popleft()
         if entries and self._handle is None:
-            self._handle = loop.call_at(entries[0][0], self._run)
+            self._handle = loop.call_at(entries[0].deadline, self._run)

@@ -13,10 +13,12 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from ssl import SSLContext
 
+from .budget import BufferBudget
+from .codec.sio import DEFAULT_MAX_ATTACHMENT_BYTES
 from .engine import SERVER_SHUTDOWN, EngineEndpoint, EngineOptions, EngineSession, SessionFactory
 from .fanout import Flusher
 from .socketio import AdapterFactory, Namespace, SioConnection
-from .transport.http import HttpConnection, HttpRequest, HttpResponse, Responder
+from .transport.http import HttpConnection, HttpRequest, HttpResponse, HttpTimeouts, Responder
 
 __all__ = ["RouteHandler", "Server"]
 
@@ -51,8 +53,17 @@ class Server:
         allowed_origins: None (same origin), "*" (any) or a list of origins.
         connect_timeout: seconds a connection may stay without joining a namespace.
         transports: the enabled transports.
-        max_buffered_bytes: a client with more unsent bytes is disconnected.
+        max_buffered_bytes: a client with more unsent bytes is disconnected (1 MiB).
+        max_total_buffered_bytes: unsent bytes of all clients together; above it the
+            clients holding the most are disconnected first (0: no budget). See budget.py.
         droppable_buffered_bytes: above this, droppable broadcasts skip the client.
+        header_timeout: seconds for a request's line and headers to arrive (408 after).
+        body_timeout: seconds for a request's body to arrive after its headers (408 after).
+        keep_alive_timeout: seconds an HTTP connection may sit idle between requests.
+        max_attachment_bytes: the most bytes of binary attachments one packet may carry
+            (the sum; a connection holds at most one such packet half received).
+        attachment_timeout: seconds for all attachments of a binary packet to arrive.
+        Either limit exceeded closes the session (parse error).
         node_id: this node's name in a cluster or behind a load balancer: every Engine.IO sid
             starts with ``node_id + "."`` so that a balancer can route on the ``sid`` query
             parameter, and Socket.IO sids too, so that an emit to a sid finds its node.
@@ -72,8 +83,14 @@ class Server:
         connect_timeout: float = 45.0,
         transports: Sequence[str] = ("polling", "websocket"),
         allow_upgrades: bool = True,
-        max_buffered_bytes: int = 8 * 1024 * 1024,
+        max_buffered_bytes: int = 1024 * 1024,
         droppable_buffered_bytes: int = 256 * 1024,
+        max_total_buffered_bytes: int = 256 * 1024 * 1024,
+        header_timeout: float = 10.0,
+        body_timeout: float = 30.0,
+        keep_alive_timeout: float = 60.0,
+        max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+        attachment_timeout: float = 10.0,
         node_id: str | None = None,
         adapter_factory: AdapterFactory | None = None,
     ) -> None:
@@ -97,10 +114,16 @@ class Server:
             node_id=node_id,
         )
         self.connect_timeout = connect_timeout
+        self.http_timeouts = HttpTimeouts(header_timeout, body_timeout, keep_alive_timeout)
+        self.max_attachment_bytes = max_attachment_bytes
+        self.attachment_timeout = attachment_timeout
         self.namespaces: dict[str, Namespace] = {}
         self.flusher = Flusher()
+        self.budget = BufferBudget(max_total_buffered_bytes)
         # How many packets were encoded (each broadcast counts once); tests read it.
         self.encode_count = 0
+        # Events refused because their JSON did not decode (Namespace.on_invalid_event).
+        self.invalid_event_count = 0
         self._endpoints: list[EngineEndpoint] = []
         self._routes: list[tuple[str, str, RouteHandler]] = []
         self._server: asyncio.Server | None = None
@@ -134,7 +157,7 @@ class Server:
 
     def mount_engine(self, path: str, factory: SessionFactory, options: EngineOptions | None = None) -> EngineEndpoint:
         """Serve a bare Engine.IO endpoint at ``path``; ``factory`` builds each session's handler."""
-        endpoint = EngineEndpoint(_mount(path), factory, options or self.options, self.flusher)
+        endpoint = EngineEndpoint(_mount(path), factory, options or self.options, self.flusher, self.budget)
         self._endpoints.append(endpoint)
         return endpoint
 
@@ -282,7 +305,7 @@ class _TrackedHttpConnection(HttpConnection):
     """An HttpConnection that the server can find again at shutdown."""
 
     def __init__(self, server: Server) -> None:
-        super().__init__(server)
+        super().__init__(server, server.http_timeouts)
         self._owner = server
         self.lost_callback = server._untrack
 

@@ -29,7 +29,7 @@ from typing import Any, Final, TypeGuard
 from .adapter import Excluded, LocalAdapter
 from .codec.binary import has_binary
 from .codec.json import dumps
-from .codec.sio import SioDecoder, SioPacket, SioType, encode_event_text, encode_sio
+from .codec.sio import InvalidEventPayload, SioDecoder, SioPacket, SioType, encode_event_text, encode_sio
 from .engine import PARSE_ERROR, EngineSession
 from .errors import AckTimeout, ConnectRefused, DecodeError
 
@@ -42,6 +42,8 @@ SERVER_NAMESPACE_DISCONNECT: Final = "server namespace disconnect"
 
 ConnectHook = Callable[["Socket", dict[str, Any]], "Awaitable[None] | None"]
 DisconnectHook = Callable[["Socket", str], "Awaitable[None] | None"]
+# hook(socket, reason) -> what answers the client's ack (see Namespace.on_invalid_event)
+InvalidEventHook = Callable[["Socket", str], Any]
 EventHandler = Callable[..., Any]
 AdapterFactory = Callable[["Namespace"], LocalAdapter]
 
@@ -97,6 +99,7 @@ class Namespace:
         self._handlers: dict[str, EventHandler] = {}
         self._connect_hook: ConnectHook | None = None
         self._disconnect_hook: DisconnectHook | None = None
+        self._invalid_event_hook: InvalidEventHook | None = None
         factory: AdapterFactory = getattr(server, "adapter_factory", None) or LocalAdapter
         # Rooms and broadcast delivery (adapter.py); replaced by a cluster adapter on a cluster.
         self.adapter: LocalAdapter = factory(self)
@@ -119,6 +122,16 @@ class Namespace:
     def on_disconnect(self, hook: DisconnectHook) -> DisconnectHook:
         """Decorator: ``hook(socket, reason)``."""
         self._disconnect_hook = hook
+        return hook
+
+    def on_invalid_event(self, hook: InvalidEventHook) -> InvalidEventHook:
+        """Decorator: ``hook(socket, reason)`` refuses an event whose JSON did not decode.
+
+        Runs inline like an event handler (``ack_requested()`` works); its return value
+        answers the client's ack. Without a hook such an event is an invalid packet and
+        closes the session (SPEC §3.2), as the reference server does.
+        """
+        self._invalid_event_hook = hook
         return hook
 
     # -- rooms (kept by the adapter) ----------------------------------------------------
@@ -325,12 +338,14 @@ class Socket:
 class SioConnection:
     """The Socket.IO side of one Engine.IO session (an ``EngineHandler``)."""
 
-    __slots__ = ("_connect_timer", "_connecting", "decoder", "engine", "server", "sockets")
+    __slots__ = ("_attachment_timer", "_connect_timer", "_connecting", "decoder", "engine", "server", "sockets")
 
     def __init__(self, server: Any, engine: EngineSession, connect_timeout: float) -> None:
         self.server = server
         self.engine = engine
-        self.decoder = SioDecoder()
+        self.decoder = SioDecoder(server.max_attachment_bytes)
+        # Runs while a binary packet waits for its attachments (Server.attachment_timeout).
+        self._attachment_timer: asyncio.TimerHandle | None = None
         self.sockets: dict[str, Socket] = {}
         # Namespace -> packets that arrived while its async connect hook was running.
         self._connecting: dict[str, list[SioPacket]] = {}
@@ -346,17 +361,57 @@ class SioConnection:
     def on_message(self, data: str | bytes) -> None:
         try:
             packet = self.decoder.feed(data)
+        except InvalidEventPayload as exc:
+            self._on_invalid_event(exc)
+            return
         except DecodeError as exc:
             logger.debug("closing %s: %s", self.engine.sid, exc)
             self.engine.close(PARSE_ERROR)
             return
-        if packet is not None:
-            self._dispatch(packet)
+        if packet is None:
+            if self._attachment_timer is None and self.decoder.is_awaiting_attachments:
+                loop = asyncio.get_running_loop()
+                self._attachment_timer = loop.call_later(self.server.attachment_timeout, self._attachments_expired)
+            return
+        if self._attachment_timer is not None:
+            self._attachment_timer.cancel()
+            self._attachment_timer = None
+        self._dispatch(packet)
+
+    def _attachments_expired(self) -> None:
+        """A binary packet's attachments did not all arrive in time: what came is dropped."""
+        self._attachment_timer = None
+        logger.debug("closing %s: binary attachments incomplete after %s s", self.engine.sid,
+                     self.server.attachment_timeout)
+        self.engine.close(PARSE_ERROR)
+
+    def _on_invalid_event(self, exc: InvalidEventPayload) -> None:
+        """An EVENT whose JSON did not decode: refuse it through the namespace's hook, if any."""
+        sock = self.sockets.get(exc.namespace)
+        hook = None if sock is None else sock.namespace._invalid_event_hook
+        if sock is None or hook is None or exc.namespace in self._connecting:
+            logger.debug("closing %s: %s", self.engine.sid, exc)
+            self.engine.close(PARSE_ERROR)
+            return
+        self.server.invalid_event_count += 1
+        token = _ack_requested.set(exc.ack_id is not None)
+        try:
+            result = hook(sock, str(exc))
+        except Exception:
+            logger.exception("invalid-event hook failed")
+            return
+        finally:
+            _ack_requested.reset(token)
+        if exc.ack_id is not None:
+            sock._send_ack(exc.ack_id, result)
 
     def on_close(self, reason: str) -> None:
         if self._connect_timer is not None:
             self._connect_timer.cancel()
             self._connect_timer = None
+        if self._attachment_timer is not None:
+            self._attachment_timer.cancel()
+            self._attachment_timer = None
         sockets, self.sockets = self.sockets, {}
         for sock in sockets.values():
             sock._closed(reason)

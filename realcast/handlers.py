@@ -55,6 +55,10 @@ auth_log = LogThrottle(logging.getLogger("realcast.auth"), burst=10)
 
 # After this many failed `authenticate` attempts an unauthenticated connection is dropped.
 MAX_AUTH_FAILURES: Final = 5
+# Seconds between the `41` that ends an unauthenticated connection and the close of its
+# transport: a well-behaved client closes it itself on the `41`; one that ignores it (and
+# keeps answering pings) must not keep the connection.
+SESSION_END_GRACE: Final = 1.0
 RECENT_MESSAGES: Final = 50  # chat:joined history, per the spec
 TYPING_INTERVAL: Final = 1.0  # at most one chat:typing per user per second
 
@@ -180,12 +184,18 @@ def _log_connected(sock: Socket, principal: Principal | None) -> None:
     )
 
 
+def _end_session(sock: Socket) -> None:
+    """Disconnect ``sock`` (``41``), then close its Engine.IO connection after a short grace."""
+    sock.disconnect()
+    asyncio.get_running_loop().call_later(SESSION_END_GRACE, sock.engine.close)
+
+
 def _auth_expired(sock: Socket) -> None:
     conn = conn_of(sock)
     conn.auth_timer = None
     if sock.connected and conn.principal is None:
         sock.emit("unauthorized", {"message": "authentication timeout"})
-        sock.disconnect()
+        _end_session(sock)
 
 
 def on_connect(hub: Hub, sock: Socket, auth: dict[str, Any]) -> None:
@@ -249,7 +259,7 @@ def authenticate(hub: Hub, sock: Socket, payload: object) -> Result:
         conn.auth_failures += 1
         sock.emit("unauthorized", {"message": err.message})
         if conn.principal is None and conn.auth_failures >= MAX_AUTH_FAILURES:
-            sock.disconnect()
+            _end_session(sock)
         return {"ok": False, "error": err.as_payload()}
     hub.sign_in(sock, conn, principal)
     identity = _identity(principal)
@@ -307,15 +317,17 @@ def chat_leave(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, pa
     return {"stream_id": stream_id}
 
 
-def _slow_mode_key(hub: Hub, principal: Principal, stream_id: str) -> tuple[str, str, str]:
-    """The user's slow-mode key; raises RateLimitExceeded while they must wait.
+def _slow_mode_key(hub: Hub, principal: Principal, stream_id: str) -> tuple[str, str, str] | None:
+    """The user's slow-mode key while slow mode binds them (None: it does not); raises
+    RateLimitExceeded while they must wait.
 
-    Moderators, broadcasters and admins are exempt.
+    Moderators, broadcasters and admins are exempt. Nothing is recorded while slow mode is off: a
+    timestamp per chatting user would be kept for an hour (housekeeping) for nothing.
     """
-    key = (principal.app_id, stream_id, principal.user_id)
     slow = hub.store.get_slow_mode(principal.app_id, stream_id)
     if slow is None or principal.rank_in(stream_id) >= Rank.MODERATOR:
-        return key
+        return None
+    key = (principal.app_id, stream_id, principal.user_id)
     wait = hub.slow_mode.wait(key, slow.interval)
     if wait > 0.0:
         raise RateLimitExceeded(wait, f"slow mode: one message every {slow.interval} s")
@@ -336,7 +348,8 @@ def chat_message(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, 
         return _send_chat(hub, sock, principal, stream_id, request.message)
     slow_key = _slow_mode_key(hub, principal, stream_id)
     hit_limit(conn, Action.CHAT)
-    hub.slow_mode.record(slow_key)
+    if slow_key is not None:
+        hub.slow_mode.record(slow_key)
     return _send_chat(hub, sock, principal, stream_id, request.message)
 
 
@@ -533,5 +546,7 @@ def register_core(hub: Hub) -> None:
     nsp.on_connect(lambda sock, auth: on_connect(hub, sock, auth))
     nsp.on_disconnect(lambda sock, reason: on_disconnect(hub, sock, reason))
     nsp.on("authenticate")(lambda sock, *args: authenticate(hub, sock, args[0] if args else None))
+    # Bad text (a lone surrogate, cut JSON) costs the event, never the connection.
+    nsp.on_invalid_event(lambda sock, reason: refuse(sock, InvalidRequest("payload is not valid JSON text")))
     for event, fn in CORE_EVENTS.items():
         nsp.on(event)(guarded(hub, event, fn))

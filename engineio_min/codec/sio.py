@@ -28,8 +28,10 @@ from engineio_min.codec.json import dumps, loads
 from engineio_min.errors import DecodeError
 
 __all__ = [
+    "DEFAULT_MAX_ATTACHMENT_BYTES",
     "MAX_ATTACHMENTS",
     "RESERVED_EVENTS",
+    "InvalidEventPayload",
     "SioDecoder",
     "SioPacket",
     "SioType",
@@ -59,6 +61,11 @@ RESERVED_EVENTS: Final[frozenset[str]] = frozenset(
 # SPEC §3.2: the reference parser's ``maxAttachments`` default. Each pending
 # attachment is buffered until the last one arrives, so the count is capped.
 MAX_ATTACHMENTS: Final = 10
+
+# Bytes of binary attachments one packet may bring (the sum over them). They are held
+# until the last one arrives, so a peer that announces ten and sends nine would otherwise
+# pin up to ten messages of max_payload each for as long as it stays connected.
+DEFAULT_MAX_ATTACHMENT_BYTES: Final = 1_000_000
 
 # Ack ids are JavaScript Numbers on the reference side; beyond
 # Number.MAX_SAFE_INTEGER they lose precision, so no honest peer sends one.
@@ -169,6 +176,22 @@ def encode_event_text(namespace: str, event: str, args: Sequence[Any]) -> str:
 # --------------------------------------------------------------------------
 # Decoding
 
+
+class InvalidEventPayload(DecodeError):
+    """A well-formed EVENT header (type, namespace, ack id) whose JSON does not decode.
+
+    Bad text from a client, e.g. a lone surrogate (``JSON.stringify`` of a string cut inside
+    an emoji writes ``"x\\ud83d"``, which strict UTF-8 JSON parsers refuse). The header
+    was read before the JSON, so the layer above knows whom to answer and which ack id to
+    answer with, and may refuse the event instead of closing the session. The decoder is
+    left in a clean state and may be fed on.
+    """
+
+    def __init__(self, namespace: str, ack_id: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.namespace = namespace
+        self.ack_id = ack_id
+
 # Sentinel for "the packet has no payload": JSON null is a payload (and an
 # invalid one for every type), distinct from none at all.
 _ABSENT: Final[Any] = object()
@@ -215,6 +238,7 @@ class _Pending:
     id: int | None
     expected: int
     attachments: list[bytes]
+    size: int = 0  # bytes of the attachments so far
 
 
 class SioDecoder:
@@ -226,13 +250,20 @@ class SioDecoder:
     ACK (see the module docstring).
 
     Any :class:`DecodeError` means the peer broke the protocol; SPEC §3.2 then
-    closes the whole Engine.IO session, so the decoder is not reused.
+    closes the whole Engine.IO session, so the decoder is not reused (except after
+    :class:`InvalidEventPayload`, see there).
+
+    Args:
+        max_attachment_bytes: the most bytes of attachments one packet may bring; one
+            more is a DecodeError. (Only one packet is ever pending, so this bounds what
+            a connection holds half received; the layer above bounds the time.)
     """
 
-    __slots__ = ("_pending",)
+    __slots__ = ("_max_attachment_bytes", "_pending")
 
-    def __init__(self) -> None:
+    def __init__(self, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES) -> None:
         self._pending: _Pending | None = None
+        self._max_attachment_bytes = max_attachment_bytes
 
     @property
     def is_awaiting_attachments(self) -> bool:
@@ -275,6 +306,10 @@ class SioDecoder:
         pending = self._pending
         if pending is None:
             raise DecodeError("binary message received with no binary packet pending")
+        pending.size += len(attachment)
+        if pending.size > self._max_attachment_bytes:
+            self._pending = None
+            raise DecodeError(f"binary attachments over {self._max_attachment_bytes} bytes")
         pending.attachments.append(attachment)
         if len(pending.attachments) < pending.expected:
             return None
@@ -336,5 +371,12 @@ def _parse(text: str) -> tuple[SioType, str, int | None, Any, int]:
         pos = digits_end
 
     # One slice copy; msgspec cannot decode from an offset into a str.
-    payload = _ABSENT if pos == end else loads(text[pos:])
+    if pos == end:
+        return packet_type, namespace, ack_id, _ABSENT, attachments
+    try:
+        payload = loads(text[pos:])
+    except DecodeError as exc:
+        if packet_type is _EVENT:  # answerable (see InvalidEventPayload); anything else is not
+            raise InvalidEventPayload(namespace, ack_id, str(exc)) from None
+        raise
     return packet_type, namespace, ack_id, payload, attachments

@@ -12,6 +12,15 @@ Theory of operation: the parser fills ``_Pending`` from its callbacks; on
 answered; its ``Responder`` must be used exactly once (``send``), possibly much later (a
 parked long-poll GET). When the peer goes away while a response is owed, the responder's
 ``on_abort`` callback runs so that the owner (the polling transport) can react.
+
+Deadlines (``HttpTimeouts``), so that a peer cannot hold a socket by sending slowly: a
+request's line and headers must all arrive within ``header`` seconds of its first byte
+(of the connection opening, for the first request, as nginx's client_header_timeout);
+its body within ``body`` seconds of the end of its headers; a keep-alive connection with
+no request in progress closes after ``keep_alive`` idle seconds. Nothing is timed while
+a response is owed (a parked long-poll GET waits for the heartbeat, not for us). A request
+cut off by a deadline is answered ``408`` and the connection closed; an idle one is just
+closed. One timer per connection, re-armed only when a deadline moves earlier.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from urllib.parse import parse_qsl
 
 import httptools  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["HttpConnection", "HttpRequest", "HttpResponse", "RequestHandler", "Responder"]
+__all__ = ["HttpConnection", "HttpRequest", "HttpResponse", "HttpTimeouts", "RequestHandler", "Responder"]
 
 logger = logging.getLogger("engineio_min.http")
 
@@ -45,6 +54,22 @@ _REASONS: Final = {
     431: "Request Header Fields Too Large", 500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class HttpTimeouts:
+    """HTTP deadlines in seconds (see the module docstring); 0 turns one off."""
+
+    header: float = 10.0  # request line and headers, from the request's first byte
+    body: float = 30.0  # the body, from the end of the headers
+    keep_alive: float = 60.0  # idle between requests
+
+
+# What the connection's one timer is waiting for.
+_IDLE: Final = 0  # between requests (keep-alive)
+_HEADERS: Final = 1  # a request has begun; its headers are not complete
+_BODY: Final = 2  # headers complete; the body is not
+_ANSWERING: Final = 3  # a response is owed: nothing is timed
 
 
 @dataclass(slots=True)
@@ -146,7 +171,7 @@ def _parse_query(raw: str) -> dict[str, str]:
 class HttpConnection(asyncio.Protocol):
     """HTTP/1.1 server side of one TCP connection."""
 
-    def __init__(self, handler: RequestHandler, idle_timeout: float = 60.0) -> None:
+    def __init__(self, handler: RequestHandler, timeouts: HttpTimeouts = HttpTimeouts()) -> None:
         self._handler = handler
         self._parser: Any = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
@@ -156,8 +181,11 @@ class HttpConnection(asyncio.Protocol):
         self._queue: deque[tuple[HttpRequest, bool]] = deque()
         self._current: Responder | None = None
         self._paused = False
-        self._idle_timeout = idle_timeout
-        self._idle_handle: asyncio.TimerHandle | None = None
+        self._timeouts = timeouts
+        self._phase = _HEADERS
+        self._deadline = 0.0  # loop time at which the current phase is over (0: untimed)
+        self._timer: asyncio.TimerHandle | None = None
+        self._received = False  # a byte of the current request arrived
         self._detached = False
         # Called with the transport when the TCP connection ends, even after a WebSocket
         # took it over (the server keeps a set of open connections for shutdown).
@@ -169,7 +197,7 @@ class HttpConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = self.transport.get_extra_info("peername")
         self.remote_addr = str(peer[0]) if peer else ""
-        self._arm_idle()
+        self._enter(_HEADERS, self._timeouts.header)
 
     def data_received(self, data: bytes) -> None:
         if self._detached or self.closed:
@@ -190,8 +218,8 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._parser = None  # see _start_upgrade
-        self._cancel_idle()
-        current = self._current
+        self._cancel_timer()
+        current, self._current = self._current, None  # it points back here: no cycle left
         if current is not None and not current.done and current.on_abort is not None:
             callback, current.on_abort = current.on_abort, None
             callback()
@@ -200,7 +228,9 @@ class HttpConnection(asyncio.Protocol):
     # -- httptools callbacks ----------------------------------------------------
     def on_message_begin(self) -> None:
         self._pending = _Pending()
-        self._cancel_idle()
+        self._received = True
+        if self._phase == _IDLE or self._phase == _ANSWERING:  # (pipelined behind a pending answer)
+            self._enter(_HEADERS, self._timeouts.header)
 
     def on_url(self, url: bytes) -> None:
         self._pending.url += url
@@ -224,6 +254,8 @@ class HttpConnection(asyncio.Protocol):
         length = pending.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > pending.body_limit:
             raise _Refused(413, "Payload Too Large")
+        if self._phase == _HEADERS:
+            self._enter(_BODY, self._timeouts.body)
 
     def on_body(self, body: bytes) -> None:
         pending = self._pending
@@ -235,6 +267,9 @@ class HttpConnection(asyncio.Protocol):
         if self._parser.should_upgrade():
             return  # handled by HttpParserUpgrade in data_received
         request = self._build_request()
+        self._received = False
+        self._phase = _ANSWERING
+        self._deadline = 0.0
         self._queue.append((request, bool(self._parser.should_keep_alive())))
         if len(self._queue) > MAX_QUEUED_REQUESTS and self.transport is not None and not self._paused:
             self._paused = True
@@ -283,8 +318,8 @@ class HttpConnection(asyncio.Protocol):
             return
         if self._queue:
             self._next()
-        else:
-            self._arm_idle()
+        elif self._phase == _ANSWERING:  # not while the next request is arriving (its deadline runs)
+            self._enter(_IDLE, self._timeouts.keep_alive)
 
     def _start_upgrade(self, rest: bytes) -> None:
         request = self._build_request()
@@ -292,7 +327,7 @@ class HttpConnection(asyncio.Protocol):
             self._fail(400, "Bad Request")
             return
         self._detached = True
-        self._cancel_idle()
+        self._cancel_timer()
         # The parser holds our bound callbacks, a reference cycle; nothing is parsed after the
         # upgrade, so let refcounting free this object rather than the cyclic GC.
         self._parser = None
@@ -311,19 +346,44 @@ class HttpConnection(asyncio.Protocol):
         self.transport.write(HttpResponse.json({"error": message}, status).encode(keep_alive=False))
         self.transport.close()
 
-    def _arm_idle(self) -> None:
-        if self._idle_timeout > 0:
-            loop = asyncio.get_running_loop()
-            self._idle_handle = loop.call_later(self._idle_timeout, self._on_idle)
+    # -- deadlines --------------------------------------------------------------
+    def _enter(self, phase: int, seconds: float) -> None:
+        """Start ``phase`` with ``seconds`` to finish it (0: untimed)."""
+        self._phase = phase
+        if seconds <= 0:
+            self._deadline = 0.0
+            return
+        loop = asyncio.get_running_loop()
+        deadline = self._deadline = loop.time() + seconds
+        timer = self._timer
+        # A later deadline reuses the armed timer (it re-arms itself when it fires early);
+        # only an earlier one needs a new timer.
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(deadline, self._on_deadline)
 
-    def _cancel_idle(self) -> None:
-        if self._idle_handle is not None:
-            self._idle_handle.cancel()
-            self._idle_handle = None
+    def _cancel_timer(self) -> None:
+        self._deadline = 0.0
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
-    def _on_idle(self) -> None:
-        self._idle_handle = None
-        if self._current is None and not self._queue and not self._detached and self.transport is not None:
+    def _on_deadline(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline == 0.0 or self.closed or self._detached or self.transport is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < deadline:
+            self._timer = loop.call_at(deadline, self._on_deadline)
+            return
+        phase = self._phase
+        if (phase == _HEADERS and self._received) or phase == _BODY:
+            logger.debug("request from %s too slow: 408", self.remote_addr)
+            self._fail(408, "Request Timeout")
+        elif phase in (_HEADERS, _IDLE):
+            # Nothing of a request arrived: close quietly (an idle keep-alive connection).
             self.closed = True
             self.transport.close()
 

@@ -158,3 +158,11 @@ async def test_events_from_one_client_stay_in_order(rc: Harness) -> None:
         await alice.emit("chat:message", {"stream_id": STREAM, "message": f"n{i}"})
     got = [(await bob.next("chat:message"))["message"] for _ in range(5)]
     assert got == [f"n{i}" for i in range(5)]
+
+
+async def test_no_slow_mode_entry_is_kept_while_slow_mode_is_off(rc: Harness) -> None:
+    # Each entry would live until housekeeping (an hour): churn of chatting users grew the heap.
+    alice = await rc.user("alice_keep")
+    for i in range(3):
+        assert (await alice.call("chat:message", {"stream_id": STREAM, "message": f"m{i}"}))["ok"]
+    assert rc.app is not None and len(rc.app.hub.slow_mode) == 0

@@ -18,7 +18,7 @@ def make_queue(delay: float, fired: list[tuple[str, float]]) -> DeadlineQueue[Ho
         holder.entry = None
         fired.append((holder.name, asyncio.get_running_loop().time()))
 
-    return DeadlineQueue(delay, fire, lambda holder, entry: holder.entry is entry)
+    return DeadlineQueue(delay, fire)
 
 
 async def test_each_fires_its_delay_after_being_added_in_order() -> None:
@@ -44,13 +44,24 @@ async def test_forgotten_entries_never_fire_and_do_not_keep_a_timer() -> None:
     a, b = Holder("a"), Holder("b")
     a.entry = queue.add(a)
     b.entry = queue.add(b)
-    a.entry = None  # cancelled
+    a.entry.cancel()
     await asyncio.sleep(0.1)
     assert [name for name, _ in fired] == ["b"]
     b.entry = queue.add(b)
-    b.entry = None
+    b.entry.cancel()
     await asyncio.sleep(0.1)
     assert [name for name, _ in fired] == ["b"]
+
+
+async def test_a_cancelled_entry_lets_go_of_its_holder_at_once() -> None:
+    # A closed session must not stay reachable from the queue until its deadline (issue 12).
+    queue = make_queue(30.0, [])
+    holder = Holder("h")
+    entry = queue.add(holder)
+    assert entry.holder is holder
+    entry.cancel()
+    assert entry.holder is None
+    assert len(queue) == 1  # only a husk is left, skipped when it comes due
 
 
 async def test_re_adding_from_fire_schedules_the_next_round() -> None:
@@ -61,7 +72,7 @@ async def test_re_adding_from_fire_schedules_the_next_round() -> None:
         fired.append(holder.name)
         holder.entry = queue.add(holder) if len(fired) < 3 else None
 
-    queue = DeadlineQueue(0.02, fire, lambda holder, entry: holder.entry is entry)
+    queue = DeadlineQueue(0.02, fire)
     h = Holder("h")
     h.entry = queue.add(h)
     await asyncio.sleep(0.2)

@@ -222,5 +222,6 @@ def test_prepared_hmac_keys_stay_per_app(clock: FakeClock) -> None:
         assert verifier.verify(sign(claims(clock)), "app_hs").user_id == "user_1"
         two = sign(claims(clock, aud="app_two"), second_secret, "HS512")
         assert verifier.verify(two, "app_two").user_id == "user_1"
-        refused(verifier, sign(claims(clock, aud="app_two"), SECRET, "HS512"), "app_two")
+        wrong_secret = "0123456789abcdef" * 4  # as long as HS512 wants, but not app_two's
+        refused(verifier, sign(claims(clock, aud="app_two"), wrong_secret, "HS512"), "app_two")
         refused(verifier, sign(claims(clock), second_secret), "app_hs")
