@@ -51,6 +51,7 @@ from .config import (
     unknown_env_vars,
 )
 from .errors import ConfigError
+from .logs import log_fields, setup_logging
 from .tls import server_ssl_context
 from .workers import check_workers, run_workers
 
@@ -125,7 +126,13 @@ def server_flags(serve: argparse.ArgumentParser) -> None:
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         type=str.upper,
-        help="least severe log level shown (or REALCAST_LOG_LEVEL; default INFO)",
+        help="least severe log level shown (or REALCAST_LOG_LEVEL; default INFO; DEBUG adds connections)",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        type=str.lower,
+        help="log lines as text or as one JSON object per line (or REALCAST_LOG_FORMAT; default text)",
     )
     serve.add_argument(
         "--ssl-certfile",
@@ -162,6 +169,7 @@ def _load(args: argparse.Namespace) -> ServerConfig:
         data_dir=args.data_dir,
         dev_mode=args.dev_mode,
         log_level=getattr(args, "log_level", None),
+        log_format=getattr(args, "log_format", None),
         redis_url=getattr(args, "redis_url", None),
         database_url=getattr(args, "database_url", None),
         node_id=getattr(args, "node_id", None),
@@ -222,6 +230,18 @@ def _dev_banner(config: ServerConfig, dev: DevApp, out: Callable[[str], None]) -
     out("realcast:   connect with auth {token, app_id: '" + dev.app.app_id + "'}")
 
 
+def _log_configuration(config: ServerConfig) -> None:
+    """The configuration summary at INFO: the lines of check-config, so never a secret."""
+    log_fields(
+        logging.getLogger("realcast"),
+        logging.INFO,
+        "configuration",
+        event="configuration",
+        version=__version__,
+        settings=describe_config(config),
+    )
+
+
 def _warn_unknown_env() -> None:
     for warning in unknown_env_vars():
         print(f"realcast: warning: {warning}", file=sys.stderr, flush=True)
@@ -240,7 +260,8 @@ def _serve(args: argparse.Namespace) -> int:
     if _uses_data_dir(config):
         _check_data_dir(config.data_dir)
     config, dev = ensure_dev_app(config)
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(config.log_level, config.log_format)
+    _log_configuration(config)
 
     def err(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

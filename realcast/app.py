@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -25,15 +26,20 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from engineio_min import Namespace, Server
+from engineio_min.adapter import LocalAdapter
 from engineio_min.redis_adapter import RedisAdapter
 
+from . import __version__
+from .audit import AuditTrail
 from .backend import BackendApi
 from .cluster import ClusterState
 from .config import ServerConfig
 from .connection import analytics_room
+from .dashboard import ADMIN_NAMESPACE, SNAPSHOT_INTERVAL, Dashboard
 from .errors import ConfigError, StoreUnavailable
 from .handlers import register_core
 from .hub import Hub
+from .logs import log_fields
 from .models import MAX_SLOW_MODE_INTERVAL
 from .moderation import register_moderation
 from .sqlitestore import SqliteModerationStore
@@ -83,7 +89,9 @@ class RealcastApp:
             self.redis = Redis.from_url(config.redis_url)
             client, node_id = self.redis, self.node_id
 
-            def adapter_factory(nsp: Namespace) -> RedisAdapter:
+            def adapter_factory(nsp: Namespace) -> LocalAdapter:
+                if nsp.name == ADMIN_NAMESPACE:
+                    return LocalAdapter(nsp)  # each node's dashboard shows that node: nothing to share
                 return RedisAdapter(nsp, client, node_id)
 
         self.server = Server(
@@ -115,8 +123,11 @@ class RealcastApp:
             # adapter closes: a clean stop takes this node's viewers out of the counts at once.
             self.server.on_sessions_closed = self._leave_cluster
         register_core(self.hub)
-        register_moderation(self.hub)
+        self.audit = AuditTrail(self.hub.wall)
+        register_moderation(self.hub, self.audit)
         BackendApi(self.hub).install(self.server)
+        self.dashboard = Dashboard(self.hub, self.audit, self.node_id, self.hub.wall)
+        self.dashboard.install(self.server)
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
 
@@ -150,6 +161,7 @@ class RealcastApp:
         self._tasks = [
             asyncio.create_task(self._every(self.config.analytics_interval, self._send_analytics)),
             asyncio.create_task(self._every(HOUSEKEEPING_INTERVAL, self._housekeeping)),
+            asyncio.create_task(self._every(SNAPSHOT_INTERVAL, self.dashboard.tick)),
         ]
         return self.port
 
@@ -168,6 +180,22 @@ class RealcastApp:
             on_listening: called with the bound port once the server accepts connections.
         """
         port = await self.start()
+        config = self.config
+        log_fields(
+            logger,
+            logging.INFO,
+            "realcast started",
+            event="start",
+            version=__version__,
+            host=config.host,
+            port=port,
+            tls=config.ssl_certfile is not None,
+            node_id=self.node_id,
+            pid=os.getpid(),
+            apps=[app.app_id for app in config.apps],
+            store="postgresql" if config.database_url is not None else "sqlite",
+            cluster=self.redis is not None,
+        )
         try:
             await self.server.serve_forever(None if on_listening is None else lambda: on_listening(port))
         finally:
@@ -175,6 +203,7 @@ class RealcastApp:
             await self._leave_cluster()
             await self.store.close()
             await self._close_redis()
+            log_fields(logger, logging.INFO, "realcast stopped", event="stop", node_id=self.node_id, pid=os.getpid())
 
     async def _leave_cluster(self) -> None:
         """Take this node's viewers out of the cluster's counts (once: the second call is a no-op)."""

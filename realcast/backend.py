@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -38,6 +39,7 @@ from .history import ChatHistory
 from .hub import Hub
 from .ids import iso_utc
 from .live import StreamState, StreamStatus
+from .logs import LogThrottle
 from .models import MAX_STREAM_ID_LENGTH, STREAM_ID_RE, has_refused_characters
 
 __all__ = ["API_PREFIX", "BackendApi"]
@@ -45,6 +47,35 @@ __all__ = ["API_PREFIX", "BackendApi"]
 API_PREFIX: Final = "/api/v1/apps/"
 MAX_TITLE_LENGTH: Final = 200
 MAX_ERROR_LENGTH: Final = 500
+# One INFO line per API call; rate-limited, since requests with a wrong key cost a caller nothing.
+api_log = LogThrottle(logging.getLogger("realcast.api"), burst=50)
+
+
+def _route_name(request: HttpRequest) -> str:
+    """The route as a pattern (ids out of it, so lines group by route): ``POST streams/{stream_id}/live``."""
+    parts = request.path[len(API_PREFIX) :].split("/")
+    if len(parts) in (3, 4) and parts[1] == "streams":
+        action = f"/{parts[3]}" if len(parts) == 4 and parts[3] in ACTION_FIELDS else ""
+        unknown = "/?" if len(parts) == 4 and not action else ""
+        return f"{request.method} {API_PREFIX}{{app_id}}/streams/{{stream_id}}{action}{unknown}"
+    return f"{request.method} {API_PREFIX}?"
+
+
+def _log_call(request: HttpRequest, status: int) -> None:
+    if not api_log.enabled_for(logging.INFO):
+        return
+    parts = request.path[len(API_PREFIX) :].split("/")
+    api_log.log(
+        "backend API",
+        logging.INFO,
+        "backend API call",
+        event="api",
+        route=_route_name(request),
+        status=status,
+        app_id=parts[0] or None,
+        stream_id=parts[2] if len(parts) >= 3 and parts[1] == "streams" else None,
+        remote_addr=request.remote_addr,
+    )
 
 
 class ApiError(Exception):
@@ -134,13 +165,21 @@ class BackendApi:
         return HttpResponse.json({"status": status, "node": cluster.node_id, "redis": redis_ok})
 
     def handle(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
-        """Dispatch one ``/api/v1/apps/...`` request."""
+        """Dispatch one ``/api/v1/apps/...`` request (and log it: route and status, never the key)."""
         try:
             if self.hub.cluster is not None:
-                return self._handle_cluster(*self._route(request))
-            return HttpResponse.json(self._dispatch(*self._route(request)))
+                return self._logged(request, self._handle_cluster(*self._route(request)))
+            response = HttpResponse.json(self._dispatch(*self._route(request)))
         except ApiError as err:
-            return err.response()
+            response = err.response()
+        _log_call(request, response.status)
+        return response
+
+    @staticmethod
+    async def _logged(request: HttpRequest, pending: Awaitable[HttpResponse]) -> HttpResponse:
+        response = await pending
+        _log_call(request, response.status)
+        return response
 
     async def _handle_cluster(
         self, app_id: str, stream_id: str, action: Callable[[StreamState, dict[str, object]], Outcome] | None,

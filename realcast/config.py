@@ -22,6 +22,8 @@ file (``--config`` / ``REALCAST_CONFIG``) > built-in defaults. The TOML file loo
     node_id = "n1"                      # this process in the cluster (default: random)
     workers = 1                         # processes on this port (see README)
     history_size = 50                   # chat messages shown on chat:join (1..1000)
+    log_level = "INFO"                  # DEBUG adds connections and disconnections
+    log_format = "text"                 # or "json": one object per line (see logs.py)
     ssl_certfile = "cert.pem"           # serve https/wss directly (PEM chain; relative to the file)
     ssl_keyfile = "key.pem"             # its private key (omit if the certfile holds it)
     header_timeout = 10                 # seconds for a request's line and headers to arrive
@@ -87,6 +89,7 @@ MIN_API_KEY_LENGTH: Final = 16
 DEV_APP_ID: Final = "app_dev"
 DEV_APP_FILE: Final = "dev-app.json"
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+_LOG_FORMATS: Final = ("text", "json")  # logs.LOG_FORMATS (not imported: config stays import-light)
 # Configurable limits are capped so a typo cannot turn a limit off or allocate huge windows.
 _MAX_RATE: Final = 10_000
 
@@ -154,6 +157,7 @@ class ServerConfig:
     jwt_leeway: float = 5.0
     history_size: int = 50
     log_level: str = "INFO"
+    log_format: str = "text"
     # Cluster (docs: README "Running several processes"). redis_url: messages and short-lived
     # shared state; database_url: "postgresql://..." for shared moderation state (else SQLite in
     # data_dir, one process only); node_id: this process's name in the cluster (default: random).
@@ -208,6 +212,8 @@ class ServerConfig:
         _check_range("max_total_buffered_bytes", self.max_total_buffered_bytes, self.max_buffered_bytes, 1 << 40)
         if self.log_level not in _LOG_LEVELS:
             raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
+        if self.log_format not in _LOG_FORMATS:
+            raise ConfigError(f"log_format must be one of {', '.join(_LOG_FORMATS)}")
 
     def app(self, app_id: str) -> AppConfig | None:
         """The app with this id, or None."""
@@ -232,6 +238,7 @@ class CliOptions:
     data_dir: Path | None = None
     dev_mode: bool | None = None
     log_level: str | None = None
+    log_format: str | None = None
     redis_url: str | None = None
     database_url: str | None = None
     node_id: str | None = None
@@ -315,6 +322,7 @@ _SERVER_SETTINGS: Final[dict[str, tuple[_Parser, str]]] = {
     "jwt_leeway": (_as_float, "REALCAST_JWT_LEEWAY"),
     "history_size": (_as_int, "REALCAST_HISTORY_SIZE"),
     "log_level": (lambda n, v: _as_str(n, v).upper(), "REALCAST_LOG_LEVEL"),
+    "log_format": (lambda n, v: _as_str(n, v).lower(), "REALCAST_LOG_FORMAT"),
     "redis_url": (_as_str, "REALCAST_REDIS_URL"),
     "database_url": (_as_str, "REALCAST_DATABASE_URL"),
     "node_id": (_as_str, "REALCAST_NODE_ID"),
@@ -331,7 +339,8 @@ _SERVER_SETTINGS: Final[dict[str, tuple[_Parser, str]]] = {
 _PATH_SETTINGS: Final = ("data_dir", "ssl_certfile", "ssl_keyfile")
 # Flags of `realcast serve` that name a ServerConfig setting (the rest have no flag).
 _FLAG_SETTINGS: Final = (
-    "host", "port", "data_dir", "dev_mode", "log_level", "redis_url", "database_url", "node_id", "workers",
+    "host", "port", "data_dir", "dev_mode", "log_level", "log_format", "redis_url", "database_url", "node_id",
+    "workers",
     "ssl_certfile", "ssl_keyfile",
 )
 _APP_ENV_VARS: Final = (

@@ -42,12 +42,16 @@ from .history import ChatMessage
 from .hub import Hub
 from .ids import iso_utc
 from .live import StreamState
+from .logs import LogThrottle
 from .models import check_identity, parse_authenticate, parse_chat_message, parse_reaction, parse_stream
 from .ratelimit import Action
 
 __all__ = ["EventFn", "guarded", "refuse", "register_core"]
 
 logger = logging.getLogger("realcast.handlers")
+# Anyone can open connections and send bad tokens: these lines are rate-limited (logs.py).
+connection_log = LogThrottle(logging.getLogger("realcast.connections"), burst=20)
+auth_log = LogThrottle(logging.getLogger("realcast.auth"), burst=10)
 
 # After this many failed `authenticate` attempts an unauthenticated connection is dropped.
 MAX_AUTH_FAILURES: Final = 5
@@ -145,6 +149,41 @@ def _identity(principal: Principal) -> Result:
     return {"user_id": principal.user_id, "username": principal.username, "app_id": principal.app_id}
 
 
+def _client_fields(sock: Socket) -> Result:
+    return {"sid": sock.sid, "transport": sock.engine.transport_name, "remote_addr": sock.remote_addr}
+
+
+def _log_auth_failure(hub: Hub, sock: Socket, payload: object, reason: str, during: str) -> None:
+    """One rate-limited line per failed authentication: the reason, never the token."""
+    app_id = payload.get("app_id") if isinstance(payload, dict) else None
+    auth_log.log(
+        "authentication failure",
+        logging.INFO,
+        "authentication failed",
+        event="auth_failed",
+        reason=reason,
+        during=during,
+        # For the operator only (clients get the same answer either way): a typo in app_id?
+        app_id=app_id if isinstance(app_id, str) else None,
+        known_app=isinstance(app_id, str) and hub.verifier.app(app_id) is not None,
+        **_client_fields(sock),
+    )
+
+
+def _log_connected(sock: Socket, principal: Principal | None) -> None:
+    if not connection_log.enabled_for(logging.DEBUG):
+        return  # the common case: no fields built per connection
+    connection_log.log(
+        "connection",
+        logging.DEBUG,
+        "connected",
+        event="connected",
+        app_id=None if principal is None else principal.app_id,
+        user_id=None if principal is None else principal.user_id,
+        **_client_fields(sock),
+    )
+
+
 def _end_session(sock: Socket) -> None:
     """Disconnect ``sock`` (``41``), then close its Engine.IO connection after a short grace."""
     sock.disconnect()
@@ -165,16 +204,19 @@ def on_connect(hub: Hub, sock: Socket, auth: dict[str, Any]) -> None:
     if auth.get("token") is None and auth.get("app_id") is None:
         loop = asyncio.get_running_loop()
         conn.auth_timer = loop.call_later(hub.config.auth_timeout, _auth_expired, sock)
+        _log_connected(sock, None)
         return
     try:
         request = parse_authenticate(auth)
         principal = hub.verifier.verify(request.token, request.app_id)
     except AppError as err:
+        _log_auth_failure(hub, sock, auth, err.message, "handshake")
         raise ConnectRefused(err.message, {"type": "authentication_failed", "message": err.message}) from None
     hub.sign_in(sock, conn, principal)
     # The token has served its purpose; don't keep it (or its dict) for the connection's life.
     sock.auth = {}
     sock.emit("authenticated", _identity(principal))  # delivered right after the CONNECT reply
+    _log_connected(sock, principal)
 
 
 def on_disconnect(hub: Hub, sock: Socket, reason: str) -> None:
@@ -184,6 +226,19 @@ def on_disconnect(hub: Hub, sock: Socket, reason: str) -> None:
         conn.auth_timer.cancel()
         conn.auth_timer = None
     hub.leave_all(sock, conn)
+    principal = conn.principal
+    if not connection_log.enabled_for(logging.DEBUG):
+        return
+    connection_log.log(
+        "connection",
+        logging.DEBUG,
+        "disconnected",
+        event="disconnected",
+        reason=reason,
+        app_id=None if principal is None else principal.app_id,
+        user_id=None if principal is None else principal.user_id,
+        **_client_fields(sock),
+    )
 
 
 def authenticate(hub: Hub, sock: Socket, payload: object) -> Result:
@@ -200,6 +255,7 @@ def authenticate(hub: Hub, sock: Socket, payload: object) -> Result:
         if current is not None and (current.app_id, current.user_id) != (principal.app_id, principal.user_id):
             raise AuthenticationFailed("already authenticated as another user")
     except AppError as err:
+        _log_auth_failure(hub, sock, payload, err.message, "authenticate")
         conn.auth_failures += 1
         sock.emit("unauthorized", {"message": err.message})
         if conn.principal is None and conn.auth_failures >= MAX_AUTH_FAILURES:

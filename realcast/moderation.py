@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from engineio_min import Socket
 
+from .audit import AuditTrail
 from .auth import Principal, Rank
 from .connection import ConnState, chat_room, stream_room, user_room
 from .errors import InvalidRequest, PermissionDenied, ServiceUnavailable
@@ -218,7 +219,22 @@ MODERATION_EVENTS: Final[dict[str, EventFn]] = {
 }
 
 
-def register_moderation(hub: Hub) -> None:
-    """Register the moderation events on ``hub.nsp``."""
+def _audited(trail: AuditTrail, action: str, fn: EventFn) -> EventFn:
+    """``fn``, recording in ``trail`` each action that took effect (a refusal raises before)."""
+
+    async def run(hub: Hub, sock: Socket, conn: ConnState, principal: Principal, payload: object) -> Result:
+        pending = fn(hub, sock, conn, principal, payload)
+        assert pending is not None and not isinstance(pending, dict)  # every moderation action is a coroutine
+        result = await pending
+        assert result is not None
+        trail.record(principal.app_id, principal.user_id, action, result)
+        return result
+
+    return run
+
+
+def register_moderation(hub: Hub, trail: AuditTrail | None = None) -> None:
+    """Register the moderation events on ``hub.nsp``; each action that takes effect goes to ``trail``."""
     for event, fn in MODERATION_EVENTS.items():
-        hub.nsp.on(event)(guarded(hub, event, fn))
+        action = event.removeprefix("moderation:")
+        hub.nsp.on(event)(guarded(hub, event, fn if trail is None else _audited(trail, action, fn)))
