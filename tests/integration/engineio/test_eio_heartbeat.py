@@ -135,7 +135,10 @@ async def test_unsolicited_pongs_neither_delay_the_ping_nor_keep_the_session(por
         finally:
             ponger.cancel()
         assert time.monotonic() - opened < 0.45, "the ping waited for the unsolicited pongs"
-        frames = await c.wait_closed(1.0, pong=False)  # and without a real pong it still ends
-        assert frames == [], frames
+        # And without a real pong it still ends. A "3" the ponger sent just after the server's ping
+        # (before this client read it) answers that ping, legitimately: so on a loaded machine a
+        # few more pings may come before the close, but nothing else, and the close must come.
+        frames = await c.wait_closed(2.0, pong=False)
+        assert set(frames) <= {"2"} and len(frames) <= 3, frames
     finally:
         await c.close()
