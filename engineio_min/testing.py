@@ -52,6 +52,7 @@ __all__ = [
     "polling_payloads",
     "query_strings",
     "sio_packets",
+    "sio_wire",
     "to_polling_body",
     "to_websocket_messages",
     "values_with_binary",
@@ -216,7 +217,13 @@ def sio_packets(
     else:
         nsp = namespace
     plain_args = event_args(binary=False)
-    binary_args = event_args().filter(lambda args: binary_count(args) > 0)
+    # At least one bytes leaf, built in rather than filtered for (most drawn args hold none).
+    binary_args = st.builds(
+        lambda args, blob, pos: [*args[:pos], blob, *args[pos:]],
+        st.lists(values_with_binary(), max_size=4).filter(lambda args: binary_count(args) < MAX_ATTACHMENTS),
+        st.binary(max_size=16),
+        st.integers(0, 4),
+    )
     any_args = event_args(binary=binary)
     objects = st.dictionaries(_json_keys(), json_values(), max_size=4)
     choices: list[st.SearchStrategy[SioPacket]] = []
@@ -287,7 +294,8 @@ class SioWire:
     polling: str | None
 
 
-def _wire(packet: SioPacket) -> SioWire:
+def sio_wire(packet: SioPacket) -> SioWire:
+    """``packet`` with its wire forms (what :func:`encoded_sio_packets` draws)."""
     parts = encode_sio(packet)
     polling = None if SEPARATOR in packet.namespace else to_polling_body(parts)
     return SioWire(packet, tuple(parts), tuple(to_websocket_messages(parts)), polling)
@@ -295,7 +303,7 @@ def _wire(packet: SioPacket) -> SioWire:
 
 def encoded_sio_packets(**kwargs: Any) -> st.SearchStrategy[SioWire]:
     """:func:`sio_packets` (same keyword arguments) with their wire forms, as :class:`SioWire`."""
-    return sio_packets(**kwargs).map(_wire)
+    return sio_packets(**kwargs).map(sio_wire)
 
 
 # --------------------------------------------------------------------------
@@ -415,37 +423,37 @@ def invalid_sio_messages() -> st.SearchStrategy[Hostile]:
             hostile("empty packet")(""),
         ]
     )
-    attachments = st.one_of(
-        st.sampled_from(
-            [
-                hostile("bad attachment count")('5["x"]'),
-                hostile("bad attachment count")('5-["x"]'),
-                hostile("bad attachment count")('5x-["x"]'),
-                hostile("bad attachment count")('5²-["x"]'),
-                hostile("too many attachments")(f'5{MAX_ATTACHMENTS + 1}-["x"]'),
-                hostile("too many attachments")('5999999999-["x"]'),
-                hostile("placeholder out of range")('51-["x",' + _placeholder("1") + "]", b"\x01"),
-                hostile("placeholder not a number")('51-["x",' + _placeholder('"0"') + "]", b"\x01"),
-                hostile("placeholder without attachment")('50-["x",' + _placeholder("0") + "]"),
-                hostile("attachment with nothing pending")(b"\x01\x02"),
-            ]
-        ),
-        # Fewer attachments than announced, then a text packet; or more than announced.
-        st.integers(2, MAX_ATTACHMENTS).map(
-            lambda count: hostile("too few attachments")(
-                f'5{count}-["x",' + ",".join(_placeholder(str(i)) for i in range(count)) + "]",
-                *([b"a"] * (count - 1)),
-                '2["next"]',
-            )
-        ),
-        st.integers(1, MAX_ATTACHMENTS).map(
-            lambda count: hostile("too many attachments sent")(
-                f'5{count}-["x",' + ",".join(_placeholder(str(i)) for i in range(count)) + "]",
-                *([b"a"] * (count + 1)),
-            )
-        ),
+    bad_framing = st.sampled_from(
+        [
+            hostile("bad attachment count")('5["x"]'),
+            hostile("bad attachment count")('5-["x"]'),
+            hostile("bad attachment count")('5x-["x"]'),
+            hostile("bad attachment count")('5²-["x"]'),
+            hostile("too many attachments")(f'5{MAX_ATTACHMENTS + 1}-["x"]'),
+            hostile("too many attachments")('5999999999-["x"]'),
+            hostile("placeholder out of range")('51-["x",' + _placeholder("1") + "]", b"\x01"),
+            hostile("placeholder not a number")('51-["x",' + _placeholder('"0"') + "]", b"\x01"),
+            hostile("placeholder without attachment")('50-["x",' + _placeholder("0") + "]"),
+            hostile("attachment with nothing pending")(b"\x01\x02"),
+        ]
     )
-    return st.one_of(bad_type, bad_json, bad_event_payload, garbage_ack, huge_ack, wrong_shape, attachments)
+    # Fewer attachments than announced, then a text packet; or more than announced.
+    too_few = st.integers(2, MAX_ATTACHMENTS).map(
+        lambda count: hostile("too few attachments")(
+            f'5{count}-["x",' + ",".join(_placeholder(str(i)) for i in range(count)) + "]",
+            *([b"a"] * (count - 1)),
+            '2["next"]',
+        )
+    )
+    too_many = st.integers(1, MAX_ATTACHMENTS).map(
+        lambda count: hostile("too many attachments sent")(
+            f'5{count}-["x",' + ",".join(_placeholder(str(i)) for i in range(count)) + "]",
+            *([b"a"] * (count + 1)),
+        )
+    )
+    return st.one_of(
+        bad_type, bad_json, bad_event_payload, garbage_ack, huge_ack, wrong_shape, bad_framing, too_few, too_many
+    )
 
 
 def _truncations() -> st.SearchStrategy[Hostile]:
