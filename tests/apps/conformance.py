@@ -22,7 +22,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engineio_min import EngineSession, Server, Socket
+from engineio_min import Server, Socket
+from engineio_min.engine import EngineSession
 
 
 class EchoHandler:

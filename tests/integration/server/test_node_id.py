@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from engineio_min import EngineSession, Server
+from engineio_min import Server
+from engineio_min.engine import EngineSession
 from tests.integration.engineio.eio_testkit import EioWs, eio_url, http_request, parse_open_packet
 
 RANDOM_PART = r"[A-Za-z0-9_-]{20}"  # token_urlsafe(15): never a "."

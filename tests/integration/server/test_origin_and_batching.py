@@ -8,7 +8,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from engineio_min import EngineSession, Server
+from engineio_min import Server
+from engineio_min.engine import EngineSession
 from tests.integration.engineio.eio_testkit import Polling, eio_url, http_request, split_payload
 
 

@@ -16,98 +16,26 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engineio_min import testing
 from engineio_min.codec import json
 from engineio_min.codec.binary import deconstruct, has_binary
 from engineio_min.codec.eio import EioPacket, EioType, decode_eio, encode_eio, encode_eio_polling
 from engineio_min.codec.payload import PayloadDecoder, decode_payload, encode_payload
-from engineio_min.codec.sio import (
-    MAX_ATTACHMENTS,
-    RESERVED_EVENTS,
-    SioDecoder,
-    SioPacket,
-    SioType,
-    encode_event_text,
-    encode_sio,
-)
+from engineio_min.codec.sio import MAX_ATTACHMENTS, SioDecoder, SioPacket, SioType, encode_event_text, encode_sio
 from engineio_min.errors import DecodeError, PayloadTooLarge
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --------------------------------------------------------------------------
-# Strategies
+# Strategies: the public ones (engineio_min.testing), so that users fuzz with what we test with.
 
-eio_types = st.sampled_from(EioType)
-text_packets = st.builds(EioPacket, eio_types, st.text(max_size=50))
-binary_packets = st.builds(EioPacket, st.just(EioType.MESSAGE), st.binary(max_size=50))
-eio_packets = text_packets | binary_packets
-# Polling records must not contain the separator (SPEC §2.5).
-record_packets = (
-    st.builds(EioPacket, eio_types, st.text(max_size=30).filter(lambda s: "\x1e" not in s)) | binary_packets
-)
-
-# JSON values that survive msgspec both ways: ints within 64 bits (bigger
-# ones decode as "out of range"), finite floats, and no "_placeholder" key
-# (an object with "_placeholder": true IS a placeholder, in any implementation).
-json_keys = st.text(max_size=8).filter(lambda k: k != "_placeholder")
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(json_keys, children, max_size=4),
-    max_leaves=12,
-)
-binary_leaves = st.binary(max_size=16) | st.binary(max_size=8).map(bytearray)
-values_with_binary = st.recursive(
-    json_scalars | binary_leaves,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(json_keys, children, max_size=4),
-    max_leaves=12,
-)
-namespaces = st.just("/") | st.text(max_size=10).filter(lambda s: "," not in s).map(lambda s: "/" + s)
-ack_ids = st.integers(min_value=0, max_value=2**53 - 1)
-event_names = st.text(max_size=12).filter(lambda s: s not in RESERVED_EVENTS) | st.integers(0, 1000)
-
-
-def _binary_count(value: Any) -> int:
-    if isinstance(value, bytes | bytearray):
-        return 1
-    if isinstance(value, list):
-        return sum(_binary_count(item) for item in value)
-    if isinstance(value, dict):
-        return sum(_binary_count(item) for item in value.values())
-    return 0
-
-
-event_args = st.lists(values_with_binary, max_size=5).filter(lambda args: _binary_count(args) <= MAX_ATTACHMENTS)
-
-sio_packets = st.one_of(
-    st.builds(
-        SioPacket,
-        st.just(SioType.CONNECT),
-        namespaces,
-        st.none() | st.dictionaries(json_keys, json_values, max_size=4),
-    ),
-    st.builds(SioPacket, st.just(SioType.DISCONNECT), namespaces),
-    st.builds(
-        lambda nsp, name, args, ack_id: SioPacket(SioType.EVENT, nsp, [name, *args], ack_id),
-        namespaces,
-        event_names,
-        event_args,
-        st.none() | ack_ids,
-    ),
-    st.builds(SioPacket, st.just(SioType.ACK), namespaces, event_args, ack_ids),
-    st.builds(
-        SioPacket,
-        st.just(SioType.CONNECT_ERROR),
-        namespaces,
-        st.none() | st.text(max_size=10) | st.dictionaries(json_keys, json_values, max_size=4),
-    ),
-)
+eio_packets = testing.eio_packets()
+record_packets = testing.eio_packets(polling_safe=True)
+json_values = testing.json_values()
+values_with_binary = testing.values_with_binary()
+namespaces = testing.namespaces()
+sio_packets = testing.sio_packets()
 
 
 def _decode_all(decoder: SioDecoder, parts: list[str | bytes]) -> SioPacket | None:
@@ -138,22 +66,22 @@ def test_payload_round_trip(packets: list[EioPacket]) -> None:
 
 
 @FAST
-@given(sio_packets)
-def test_sio_round_trip(packet: SioPacket) -> None:
-    parts = encode_sio(packet)
+@given(testing.encoded_sio_packets())
+def test_sio_round_trip(wire: testing.SioWire) -> None:
+    packet, parts = wire.packet, list(wire.parts)
+    assert parts == encode_sio(packet)
     assert isinstance(parts[0], str)
     assert all(type(part) is bytes for part in parts[1:])
     assert len(parts) - 1 <= MAX_ATTACHMENTS
     # Through the Engine.IO layer too, over both transports.
-    ws_frames = [encode_eio(EioPacket(EioType.MESSAGE, part)) for part in parts]
-    decoded = [decode_eio(frame).data for frame in ws_frames]
+    decoded = [decode_eio(frame).data for frame in wire.websocket]
     assert _decode_all(SioDecoder(), decoded) == packet
-    if "\x1e" in packet.namespace:
+    if wire.polling is None:
         # JSON escapes control characters, but the namespace is written raw:
         # one holding the polling separator can only travel over WebSocket.
+        assert "\x1e" in packet.namespace
         return
-    body = encode_payload(EioPacket(EioType.MESSAGE, part) for part in parts)
-    assert _decode_all(SioDecoder(), [p.data for p in decode_payload(body)]) == packet
+    assert _decode_all(SioDecoder(), [p.data for p in decode_payload(wire.polling)]) == packet
 
 
 @FAST
@@ -178,7 +106,7 @@ def test_has_binary_agrees_with_deconstruct(value: Any) -> None:
     # Emitters pick the text fast path on has_binary; deconstruct is what the binary path sends.
     found = has_binary(value)
     assert found == bool(deconstruct(value)[1])
-    assert found == (_binary_count(list(value) if isinstance(value, tuple) else value) > 0)
+    assert found == (testing.binary_count(list(value) if isinstance(value, tuple) else value) > 0)
 
 
 @FAST
@@ -190,11 +118,8 @@ def test_json_round_trip(value: Any) -> None:
     assert json.dumps_bytes(value) == text.encode()
 
 
-float_free_json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(json_keys, children, max_size=4),
-    max_leaves=12,
-)
+# Floats left out: Python writes 1e+16 where JavaScript writes 1e16.
+float_free_json = testing.json_values(floats=False)
 
 
 @FAST
@@ -208,22 +133,8 @@ def test_json_is_javascript_style(value: Any) -> None:
 # --------------------------------------------------------------------------
 # Robustness: decode or raise DecodeError / PayloadTooLarge, nothing else
 
-# Characters that make up real packets, so the fuzzer gets past the first byte.
-WIRE_ALPHABET = '0123456b789-/,[]{}":_placeholdernumtrue \x1e=ÿé'
-wire_text = st.text(alphabet=WIRE_ALPHABET, max_size=40) | st.text(max_size=40)
-wire_bytes = st.binary(max_size=40) | wire_text.map(lambda s: s.encode())
-
-
-def _mutate(data: st.DataObject, text: str) -> str:
-    """Insert, delete or replace one character of ``text``."""
-    pos = data.draw(st.integers(0, len(text)))
-    op = data.draw(st.sampled_from(["insert", "delete", "replace"]))
-    char = data.draw(st.sampled_from(WIRE_ALPHABET))
-    if op == "insert":
-        return text[:pos] + char + text[pos:]
-    if op == "delete":
-        return text[:pos] + text[pos + 1 :]
-    return text[:pos] + char + text[pos + 1 :]
+wire_text = testing.wire_text()
+wire_bytes = testing.wire_bytes()
 
 
 @FUZZ
@@ -255,12 +166,10 @@ def test_sio_decoder_never_crashes(parts: list[str | bytes]) -> None:
 
 
 @FUZZ
-@given(st.data(), sio_packets)
-def test_sio_decoder_mutated_packets(data: st.DataObject, packet: SioPacket) -> None:
-    parts = encode_sio(packet)
-    header = parts[0]
-    assert isinstance(header, str)
-    parts[0] = _mutate(data, header)
+@given(st.data(), testing.encoded_sio_packets())
+def test_sio_decoder_mutated_packets(data: st.DataObject, wire: testing.SioWire) -> None:
+    parts = list(wire.parts)
+    parts[0] = data.draw(testing.mutated(st.just(str(parts[0]))))
     decoder = SioDecoder()
     try:
         for part in parts:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from hypothesis import given
-from hypothesis import strategies as st
 
+from engineio_min import testing
 from engineio_min.transport.http import _parse_query
 
 
-@given(st.text(alphabet="ab=&%+;2xé", max_size=40))
+@given(testing.query_strings())
 def test_same_as_parse_qsl(raw: str) -> None:
     assert _parse_query(raw) == dict(parse_qsl(raw, keep_blank_values=True))
 

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.frames import Frame, Opcode
 
+from engineio_min import testing
 from engineio_min.transport.wsreader import CloseReceived, FrameReader, PingReceived, ReaderEvent, Violation
 
 LIMIT = 1000
@@ -31,10 +32,8 @@ def cut(stream: bytes, points: list[int]) -> list[bytes]:
     return [stream[a:b] for a, b in itertools.pairwise(edges)]
 
 
-message = st.one_of(
-    st.text(max_size=300),
-    st.binary(max_size=300),
-)
+# Engine.IO messages as clients send them, and longer text/bytes (several frame-length forms).
+message = testing.eio_ws_messages() | st.text(max_size=300) | st.binary(max_size=300)
 
 
 @given(st.lists(st.tuples(message, st.integers(1, 4)), max_size=8), st.lists(st.integers(0, 10_000), max_size=30))
