@@ -23,12 +23,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import make_jwt, mask_frame  # benchmarks/ is not a package: found through sys.path
+from memtransport import MemoryTransport
 
 SECRET = "bench-jwt-secret-0123456789abcdef-0123456789abcdef"
 UPGRADE = (
@@ -38,44 +38,15 @@ UPGRADE = (
 )
 
 
-class MemoryTransport:
-    """The part of an asyncio transport the server uses; writes are kept for the checks."""
+class KeepingTransport(MemoryTransport):
+    """Writes are kept for the checks."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.out: list[bytes] = []
-        self.protocol: Any = None
-        self.closed = False
 
     def write(self, data: bytes) -> None:
         self.out.append(bytes(data))
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
-
-    abort = close
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 40000) if name == "peername" else default
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def set_protocol(self, protocol: Any) -> None:
-        self.protocol = protocol
-
-    def get_protocol(self) -> Any:
-        return self.protocol
 
 
 def _client_frames(clients: int, rooms: int) -> list[tuple[bytes, bytes]]:
@@ -90,18 +61,19 @@ def _client_frames(clients: int, rooms: int) -> list[tuple[bytes, bytes]]:
 
 
 async def _measure(clients: int, rooms: int, profile: str | None) -> float:
-    from realcast.__main__ import _configure, _parser
+    from realcast.__main__ import _load, _parser
     from realcast.app import RealcastApp
+    from realcast.config import ensure_dev_app
 
-    config, _ = _configure(_parser().parse_args(["serve"]))
+    config, _ = ensure_dev_app(_load(_parser().parse_args(["serve"])))
     app = RealcastApp(config)
     server = app.server
     frames = _client_frames(clients, rooms)
-    transports: list[MemoryTransport] = []
+    transports: list[KeepingTransport] = []
 
     async def connect(first: int, last: int) -> None:
         for connect_frame, join_frame in frames[first:last]:
-            transport = MemoryTransport()
+            transport = KeepingTransport()
             protocol = server._protocol_factory()
             transport.protocol = protocol
             protocol.connection_made(transport)  # type: ignore[arg-type]

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from memtransport import MemoryTransport  # benchmarks/ is not a package: the script's folder is on sys.path
+
 HERE = Path(__file__).resolve().parent
 UPGRADE = (
     b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
@@ -36,46 +38,17 @@ UPGRADE = (
 ROOM = "stream-1"
 
 
-class CountingTransport:
-    """The part of an asyncio transport the server uses; it only counts what is written."""
+class CountingTransport(MemoryTransport):
+    """It only counts what is written."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.writes = 0
         self.bytes = 0
-        self.protocol: Any = None
-        self.closed = False
 
     def write(self, data: bytes) -> None:
         self.writes += 1
         self.bytes += len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
-
-    abort = close
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 40000) if name == "peername" else default
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def set_protocol(self, protocol: Any) -> None:
-        self.protocol = protocol
-
-    def get_protocol(self) -> Any:
-        return self.protocol
 
 
 def _masked(payload: bytes) -> bytes:
