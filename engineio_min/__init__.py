@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .engine import EngineHandler, EngineOptions, EngineSession
 from .errors import AckTimeout, ConnectRefused, DecodeError, EngineIOError, HandshakeError, PayloadTooLarge
+from .fanout import LatencyHistogram
 from .server import Server
 from .socketio import Namespace, Socket, ack_requested
 from .transport.http import HttpRequest, HttpResponse
@@ -25,6 +26,7 @@ __all__ = [
     "HandshakeError",
     "HttpRequest",
     "HttpResponse",
+    "LatencyHistogram",
     "Namespace",
     "PayloadTooLarge",
     "Server",

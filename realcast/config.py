@@ -24,6 +24,10 @@ file (``--config`` / ``REALCAST_CONFIG``) > built-in defaults. The TOML file loo
     history_size = 50                   # chat messages shown on chat:join (1..1000)
     ssl_certfile = "cert.pem"           # serve https/wss directly (PEM chain; relative to the file)
     ssl_keyfile = "key.pem"             # its private key (omit if the certfile holds it)
+    metrics = true                      # Prometheus text at GET /metrics
+    metrics_token = "at least 16 characters"    # scrapes must send Authorization: Bearer <it>
+    metrics_port = 9090                 # serve /metrics only on this port (not on `port`)
+    metrics_host = "10.0.0.5"           # ...and this address (default: host)
 
     [rate_limits]                       # defaults for every app (the seed's limits)
     chat_per_second = 5
@@ -160,6 +164,12 @@ class ServerConfig:
     # the key is in the certfile). Files are read at start-up (see tls.py).
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    # Prometheus metrics (metrics.py): on/off, a bearer token scrapes must carry (None: none), and a
+    # separate listener (metrics_port; metrics_host defaults to host) instead of the server's port.
+    metrics: bool = True
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_host: str | None = None
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.data_dir, Path):
@@ -190,6 +200,7 @@ class ServerConfig:
         if self.database_url is not None and not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("database_url must start with postgresql:// (SQLite needs no URL: it lives in data_dir)")
         _check_range("workers", self.workers, 1, 256)
+        _check_metrics(self)
         if self.log_level not in _LOG_LEVELS:
             raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
 
@@ -199,6 +210,20 @@ class ServerConfig:
             if app.app_id == app_id:
                 return app
         return None
+
+
+def _check_metrics(config: ServerConfig) -> None:
+    if config.metrics_token is not None and len(config.metrics_token) < MIN_API_KEY_LENGTH:
+        raise ConfigError(f"metrics_token must be at least {MIN_API_KEY_LENGTH} characters")
+    if config.metrics_host is not None and (not config.metrics_host.strip() or config.metrics_host.strip() !=
+                                            config.metrics_host):  # fmt: skip
+        raise ConfigError(f"metrics_host must be a host name or address, got {config.metrics_host!r}")
+    if config.metrics_port is not None:
+        if not 0 <= config.metrics_port <= 65535:
+            raise ConfigError("metrics_port must be in 0..65535")
+        same_host = (config.metrics_host or config.host) == config.host
+        if same_host and config.metrics_port == config.port != 0:
+            raise ConfigError("metrics_port must differ from port (leave it unset to serve /metrics on port)")
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -222,6 +247,9 @@ class CliOptions:
     workers: int | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    metrics: bool | None = None
+    metrics_host: str | None = None
+    metrics_port: int | None = None
 
 
 # --- value parsing (shared by the file and the environment) -----------------------------------
@@ -305,13 +333,17 @@ _SERVER_SETTINGS: Final[dict[str, tuple[_Parser, str]]] = {
     "workers": (_as_int, "REALCAST_WORKERS"),
     "ssl_certfile": (_as_str, "REALCAST_SSL_CERTFILE"),
     "ssl_keyfile": (_as_str, "REALCAST_SSL_KEYFILE"),
+    "metrics": (_as_bool, "REALCAST_METRICS"),
+    "metrics_token": (_as_str, "REALCAST_METRICS_TOKEN"),
+    "metrics_host": (_as_str, "REALCAST_METRICS_HOST"),
+    "metrics_port": (_as_int, "REALCAST_METRICS_PORT"),
 }
 # Settings that are paths: relative to the configuration file when they come from it.
 _PATH_SETTINGS: Final = ("data_dir", "ssl_certfile", "ssl_keyfile")
 # Flags of `realcast serve` that name a ServerConfig setting (the rest have no flag).
 _FLAG_SETTINGS: Final = (
     "host", "port", "data_dir", "dev_mode", "log_level", "redis_url", "database_url", "node_id", "workers",
-    "ssl_certfile", "ssl_keyfile",
+    "ssl_certfile", "ssl_keyfile", "metrics", "metrics_host", "metrics_port",
 )
 _APP_ENV_VARS: Final = (
     "REALCAST_APP_ID",
@@ -635,6 +667,8 @@ def describe_config(config: ServerConfig, dev_note: str | None = None) -> list[s
         if f.name == "apps":
             continue
         value = getattr(config, f.name)
+        if f.name == "metrics_token" and value is not None:
+            value = "(set)"
         if isinstance(value, str) and f.name in ("redis_url", "database_url"):
             value = _without_password(value)
         if isinstance(value, Path):

@@ -28,6 +28,7 @@ from engineio_min import Socket
 
 from .auth import Principal, Rank
 from .connection import ConnState, chat_room, stream_room, user_room
+from .counters import count_completed
 from .errors import InvalidRequest, PermissionDenied, ServiceUnavailable
 from .handlers import EventFn, Result, guarded, hit_limit
 from .hub import Hub
@@ -221,4 +222,4 @@ MODERATION_EVENTS: Final[dict[str, EventFn]] = {
 def register_moderation(hub: Hub) -> None:
     """Register the moderation events on ``hub.nsp``."""
     for event, fn in MODERATION_EVENTS.items():
-        hub.nsp.on(event)(guarded(hub, event, fn))
+        hub.nsp.on(event)(guarded(hub, event, count_completed(hub.counters.moderation_actions, event, fn)))
