@@ -5,18 +5,22 @@ configuration."""
 from __future__ import annotations
 
 import asyncio
+import re
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from engineio_min import LatencyHistogram
 from realcast.__main__ import main
 from realcast.config import CliOptions, ServerConfig, describe_config, load_config
 from realcast.errors import ConfigError
+from realcast.workers import check_workers
 
 from .harness import APP_A, STREAM, TIMEOUT, Harness
 
@@ -251,3 +255,20 @@ def test_metrics_settings_from_file_environment_and_flags(tmp_path: Path, capsys
     out = capsys.readouterr().out
     assert code == 0
     assert "metrics = false" in out and "metrics_port = 9400" in out and "metrics_token = null" in out
+
+
+def test_each_worker_gets_its_own_metrics_port() -> None:
+    base = ServerConfig(port=8080, workers=3, redis_url="redis://127.0.0.1:1/0", database_url="postgresql://x/y")
+    check_workers(replace(base, metrics_port=9100))  # 9100..9102: fine
+    with pytest.raises(ConfigError, match=re.escape("ports 8079..8081, which must be at most 65535 and not include")):
+        check_workers(replace(base, metrics_port=8079))
+    with pytest.raises(ConfigError, match=re.escape("ports 65534..65536")):
+        check_workers(replace(base, metrics_port=65534))
+
+
+def test_latency_buckets_count_a_bound_as_within_it() -> None:
+    histogram = LatencyHistogram((0.001, 0.01))
+    for seconds in (0.0005, 0.001, 0.002, 0.5):
+        histogram.observe(seconds)
+    assert histogram.counts == [2, 1, 1]  # le=0.001 holds 0.001 itself, as Prometheus buckets do
+    assert histogram.total == pytest.approx(0.5035)
