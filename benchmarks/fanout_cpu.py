@@ -1,7 +1,7 @@
 """The server's own CPU per broadcast delivery, measured in one process without sockets.
 
     .venv/bin/python benchmarks/fanout_cpu.py [--members 1000] [--turns 400] [--per-turn 4]
-        [--runs 5] [--against DIR]
+        [--runs 5] [--against DIR] [--timed]
 
 Connects ``--members`` WebSocket clients to a bare engineio_min ``Server`` over an
 in-memory transport (the WebSocket upgrade and the Socket.IO CONNECT go through the real
@@ -13,6 +13,9 @@ left out), a precise figure for side-by-side comparisons of changes to the broad
 ``--against DIR``: DIR is another source tree (``git archive <commit> | tar -x -C DIR``);
 runs alternate between it and this tree, each in a fresh process, and the medians are
 printed side by side.
+
+``--timed``: time each broadcasting loop turn as realcast does with metrics on
+(``Flusher.latency``), in the trees that have it (a tree without it runs as it is).
 """
 
 from __future__ import annotations
@@ -57,10 +60,15 @@ def _masked(payload: bytes) -> bytes:
     return bytes((0x81, 0x80 | len(payload))) + b"\0\0\0\0" + payload
 
 
-async def _measure(members: int, turns: int, per_turn: int) -> dict[str, float]:
+async def _measure(members: int, turns: int, per_turn: int, timed: bool) -> dict[str, float]:
+    import engineio_min
     from engineio_min import Server
 
     server = Server(allowed_origins="*")
+    histogram = getattr(engineio_min, "LatencyHistogram", None)
+    timed = timed and histogram is not None
+    if timed:
+        server.flusher.latency = histogram([0.0001 * 2**k for k in range(14)])
     nsp = server.of("/")
     transports = []
     for _ in range(members):
@@ -105,7 +113,7 @@ async def _measure(members: int, turns: int, per_turn: int) -> dict[str, float]:
         transport.close()
     await asyncio.sleep(0.01)
     await server.shutdown()
-    return {"ns_per_delivery": cpu / deliveries * 1e9, "deliveries": deliveries, "writes": writes}
+    return {"ns_per_delivery": cpu / deliveries * 1e9, "deliveries": deliveries, "writes": writes, "timed": timed}
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -113,7 +121,7 @@ def _child(args: argparse.Namespace) -> None:
 
     import engineio_min
 
-    result = uvloop.run(_measure(args.members, args.turns, args.per_turn))
+    result = uvloop.run(_measure(args.members, args.turns, args.per_turn, args.timed))
     result["source"] = str(Path(engineio_min.__file__).resolve().parent.parent)
     print(json.dumps(result))
 
@@ -122,6 +130,8 @@ def _run_child(src: Path, args: argparse.Namespace) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(src))
     cmd = [sys.executable, str(HERE / "fanout_cpu.py"), "--child", "--members", str(args.members),
            "--turns", str(args.turns), "--per-turn", str(args.per_turn)]  # fmt: skip
+    if args.timed:
+        cmd.append("--timed")
     done = subprocess.run(cmd, env=env, cwd=src, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"the measuring process failed:\n{done.stderr}")
@@ -139,6 +149,7 @@ def main() -> None:
     parser.add_argument("--per-turn", type=int, default=4)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--against", type=Path, help="another source tree, measured alternately with this one")
+    parser.add_argument("--timed", action="store_true", help="time broadcast turns (Flusher.latency) where supported")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -152,8 +163,9 @@ def main() -> None:
         for name, src in trees.items():
             result = _run_child(src, args)
             figures[name].append(result["ns_per_delivery"])
+            timed = ", timed" if result.get("timed") else ""
             print(f"run {run + 1} {name:9s}: {result['ns_per_delivery']:.1f} ns CPU per delivery "
-                  f"({result['deliveries']} deliveries, {result['writes']} writes)", flush=True)  # fmt: skip
+                  f"({result['deliveries']} deliveries, {result['writes']} writes{timed})", flush=True)  # fmt: skip
     for name, values in figures.items():
         values.sort()
         print(f"median {name:9s}: {values[len(values) // 2]:.1f} ns CPU per delivery "

@@ -14,6 +14,7 @@ and ``engineio_min.testing`` (hypothesis strategies, with the ``testing`` extra)
 from __future__ import annotations
 
 from .errors import AckTimeout, ConnectRefused
+from .fanout import LatencyHistogram
 from .server import Server
 from .socketio import Namespace, Socket, ack_requested
 from .transport.http import HttpRequest, HttpResponse
@@ -23,6 +24,7 @@ __all__ = [
     "ConnectRefused",
     "HttpRequest",
     "HttpResponse",
+    "LatencyHistogram",
     "Namespace",
     "Server",
     "Socket",

@@ -58,6 +58,13 @@ class LocalAdapter:
         self.on_server_message: ServerMessageHook | None = None
         self.on_request: RequestHook | None = None
         self.on_resync: ResyncHook | None = None
+        # Counters since start, read by monitoring: a few additions per broadcast, nothing per
+        # recipient. Deliveries and bytes count each recipient (bytes as WebSocket frames);
+        # dropped_frames counts a droppable frame once per slow consumer that skipped it.
+        self.broadcasts = 0
+        self.deliveries = 0
+        self.broadcast_bytes = 0
+        self.dropped_frames = 0
 
     # -- rooms --------------------------------------------------------------------------
     def add(self, sock: Socket, room: str) -> None:
@@ -118,16 +125,24 @@ class LocalAdapter:
         batch = flusher.open_batch
         if batch is not None and batch.key == key:
             batch.add(frame, text)
-            return batch.recipients
-        batch = FrameBatch(key, droppable)
-        batch.add(frame, text)
-        flusher.open_batch = None  # closes the previous batch; its references just end
-        sent = 0
-        for sock in self._recipients(rooms, exclude):
-            if sock.engine.queue_batch(batch):
-                sent += 1
-        batch.recipients = sent
-        flusher.open_batch = batch
+            sent = batch.recipients
+        else:
+            batch = FrameBatch(key, droppable)
+            batch.add(frame, text)
+            flusher.open_batch = None  # closes the previous batch; its references just end
+            sent = 0
+            recipients = self._recipients(rooms, exclude)
+            for sock in recipients:
+                if sock.engine.queue_batch(batch):
+                    sent += 1
+            batch.recipients = sent
+            if droppable:
+                batch.skipped = len(recipients) - sent
+            flusher.open_batch = batch
+        self.broadcasts += 1
+        self.deliveries += sent
+        self.broadcast_bytes += len(frame) * sent
+        self.dropped_frames += batch.skipped
         return sent
 
     def broadcast_parts(self, parts: list[str | bytes], rooms: Rooms, exclude: Excluded, local: bool) -> int:
@@ -136,6 +151,9 @@ class LocalAdapter:
         recipients = self._recipients(rooms, exclude)
         for sock in recipients:
             sock.send_parts(parts)
+        self.broadcasts += 1
+        self.deliveries += len(recipients)
+        self.broadcast_bytes += sum(len(part) for part in parts) * len(recipients)
         return len(recipients)
 
     def _recipients(self, rooms: Rooms, exclude: Excluded) -> list[Socket]:

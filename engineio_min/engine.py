@@ -487,6 +487,7 @@ class EngineSession:
     def _slow_consumer(self) -> None:
         """The client does not read fast enough: cut it off (documented policy)."""
         logger.info("closing slow consumer %s (%d bytes buffered)", self.sid, self.buffered_bytes())
+        self.endpoint.slow_consumer_cuts += 1
         ws, self.ws = self.ws, None
         self._pending = None
         if ws is not None:
@@ -585,12 +586,18 @@ class EngineEndpoint:
         self.sid_prefix = "" if options.node_id is None else options.node_id + "."
         self.sessions: dict[str, EngineSession] = {}
         self.on_session_close: Callable[[EngineSession], None] | None = None
+        # Counters since start, read by monitoring (never on the per-delivery path): sessions
+        # opened per transport, refused requests per Engine.IO error code, slow consumers cut off.
+        self.handshakes: dict[str, int] = {"polling": 0, "websocket": 0}
+        self.handshake_errors: dict[int, int] = {}
+        self.slow_consumer_cuts = 0
 
     # -- HTTP ---------------------------------------------------------------------
     def handle_http(self, request: HttpRequest, responder: Responder) -> None:
         try:
             self._dispatch(request, responder)
         except HandshakeError as exc:
+            self.handshake_errors[exc.code] = self.handshake_errors.get(exc.code, 0) + 1
             responder.send(self.error_response(exc, request))
 
     def _dispatch(self, request: HttpRequest, responder: Responder) -> None:
@@ -642,6 +649,7 @@ class EngineEndpoint:
             sid = self._new_sid()
         session = EngineSession(self, sid, transport_name, remote_addr)
         self.sessions[sid] = session
+        self.handshakes[transport_name] += 1
         # The heartbeat starts as the OPEN packet is written (the same loop turn).
         session.start_heartbeat()
         return session
@@ -680,6 +688,7 @@ class EngineEndpoint:
             elif query.get("EIO") != EIO_VERSION:
                 raise HandshakeError(5)
         except HandshakeError as exc:
+            self.handshake_errors[exc.code] = self.handshake_errors.get(exc.code, 0) + 1
             _reject_upgrade(http, exc)
             return
         max_size = self.options.max_payload

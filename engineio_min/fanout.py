@@ -25,24 +25,49 @@ current frame; one that leaves gets its reference cut. Opening another batch clo
 previous one (its members' open-ended references then simply end with its last frame),
 and so do membership changes that a batch key cannot follow (multi-room or exclusion
 broadcasts).
+
+Timing. With ``Flusher.latency`` set, each loop turn that broadcast is timed from its first
+queued packet (the handler of the received event emitting) to the end of its flush (the last
+recipient's write): two clock reads per turn, nothing per recipient.
 """
 
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_left
+from collections.abc import Sequence
+from time import perf_counter
 from typing import Any, Protocol
 
-__all__ = ["BatchSlice", "Flushable", "Flusher", "FrameBatch", "open_reference"]
+__all__ = ["BatchSlice", "Flushable", "Flusher", "FrameBatch", "LatencyHistogram", "open_reference"]
+
+
+class LatencyHistogram:
+    """Durations in seconds counted into buckets (``counts[i]``: at most ``bounds[i]``, the last
+    one above them all) and summed: cheap enough to add to once per loop turn, read when scraped."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(sorted(bounds))
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.total += seconds
 
 
 class FrameBatch:
     """Frames (and the same packets as polling records) broadcast to one set of recipients."""
 
-    __slots__ = ("_joined", "droppable", "frames", "key", "recipients", "texts")
+    __slots__ = ("_joined", "droppable", "frames", "key", "recipients", "skipped", "texts")
 
     def __init__(self, key: tuple[Any, ...], droppable: bool) -> None:
         self.key = key
         self.recipients = 0
+        # Droppable: recipients that skip it (slow consumers); each frame added is dropped for them.
+        self.skipped = 0
         self.droppable = droppable
         self.frames: list[bytes] = []
         self.texts: list[str] = []
@@ -103,13 +128,16 @@ class Flushable(Protocol):
 class Flusher:
     """Runs each dirty session's flush once at the end of the loop turn."""
 
-    __slots__ = ("_dirty", "_scheduled_on", "open_batch")
+    __slots__ = ("_dirty", "_scheduled_on", "_turn_started", "latency", "open_batch")
 
     def __init__(self) -> None:
         self._dirty: list[Flushable] = []
         self._scheduled_on: asyncio.AbstractEventLoop | None = None
         # The one batch that broadcasts may still append to (see the module docstring).
         self.open_batch: FrameBatch | None = None
+        # Set it to time the turns that broadcast ("Timing" in the module docstring).
+        self.latency: LatencyHistogram | None = None
+        self._turn_started = 0.0
 
     def mark_dirty(self, session: Flushable) -> None:
         """``session`` has its first pending item of this turn."""
@@ -120,11 +148,19 @@ class Flusher:
             # one loop after another) must not leave us thinking one is scheduled.
             self._scheduled_on = loop
             loop.call_soon(self.flush)
+            if self.latency is not None:
+                self._turn_started = perf_counter()
 
     def flush(self) -> None:
         """Write what every dirty session is owed; closes the open batch."""
+        # A batch still open means this turn broadcast (the membership changes that close one
+        # early are rare enough not to matter to a latency figure).
+        timed = self._scheduled_on is not None and self.open_batch is not None
         self._scheduled_on = None
         self.open_batch = None
         dirty, self._dirty = self._dirty, []
         for session in dirty:
             session.flush_pending()
+        latency = self.latency
+        if timed and latency is not None:
+            latency.observe(perf_counter() - self._turn_started)

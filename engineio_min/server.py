@@ -47,7 +47,7 @@ class Server:
     """A Socket.IO v4 server (Engine.IO protocol 4, Socket.IO protocol 5) on one port.
 
     Args:
-        path: the Socket.IO mount path.
+        path: the Socket.IO mount path; None: none (an HTTP server for ``route``s only).
         ping_interval, ping_timeout: heartbeat, in seconds.
         max_payload: largest POST body / WebSocket message, in bytes.
         allowed_origins: None (same origin), "*" (any) or a list of origins.
@@ -74,7 +74,7 @@ class Server:
 
     def __init__(
         self,
-        path: str = "/socket.io/",
+        path: str | None = "/socket.io/",
         *,
         ping_interval: float = 25.0,
         ping_timeout: float = 20.0,
@@ -124,6 +124,9 @@ class Server:
         self.encode_count = 0
         # Events refused because their JSON did not decode (Namespace.on_invalid_event).
         self.invalid_event_count = 0
+        # Socket.IO CONNECTs refused, per reason: "refused" (the connect hook raised
+        # ConnectRefused), "hook_failed" (it raised something else), "invalid_namespace".
+        self.connect_refusals: dict[str, int] = {}
         self._endpoints: list[EngineEndpoint] = []
         self._routes: list[tuple[str, str, RouteHandler]] = []
         self._server: asyncio.Server | None = None
@@ -132,7 +135,8 @@ class Server:
         self.port = 0
         self._started = False
         self._adapter_tasks: set[asyncio.Future[None]] = set()
-        self.mount_engine(path, self._new_connection, self.options)
+        if path is not None:
+            self.mount_engine(path, self._new_connection, self.options)
 
     # -- application API ----------------------------------------------------------
     def of(self, name: str = "/") -> Namespace:
@@ -298,6 +302,11 @@ class Server:
 
     def session_count(self) -> int:
         return sum(len(e.sessions) for e in self._endpoints)
+
+    @property
+    def endpoints(self) -> tuple[EngineEndpoint, ...]:
+        """The Engine.IO endpoints served (their sessions and counters, for monitoring)."""
+        return tuple(self._endpoints)
 
     def _track(self, transport: asyncio.Transport) -> None:
         self._connections.add(transport)

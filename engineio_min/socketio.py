@@ -100,6 +100,10 @@ class Namespace:
         self._connect_hook: ConnectHook | None = None
         self._disconnect_hook: DisconnectHook | None = None
         self._invalid_event_hook: InvalidEventHook | None = None
+        # Events received since start, per registered name (a bounded set: the application's
+        # own), and those no handler took; read by monitoring.
+        self.event_counts: dict[str, int] = {}
+        self.unhandled_event_count = 0
         factory: AdapterFactory = getattr(server, "adapter_factory", None) or LocalAdapter
         # Rooms and broadcast delivery (adapter.py); replaced by a cluster adapter on a cluster.
         self.adapter: LocalAdapter = factory(self)
@@ -110,6 +114,7 @@ class Namespace:
 
         def register(handler: EventHandler) -> EventHandler:
             self._handlers[event] = handler
+            self.event_counts.setdefault(event, 0)
             return handler
 
         return register
@@ -448,9 +453,13 @@ class SioConnection:
 
     def _on_event(self, sock: Socket, packet: SioPacket) -> None:
         args = packet.data
-        handler = sock.namespace._handlers.get(str(args[0]))
+        namespace = sock.namespace
+        name = str(args[0])
+        handler = namespace._handlers.get(name)
         if handler is None:
+            namespace.unhandled_event_count += 1
             return
+        namespace.event_counts[name] += 1
         token = _ack_requested.set(packet.id is not None)
         try:
             result = handler(sock, *args[1:])
@@ -482,6 +491,7 @@ class SioConnection:
                 # It is echoed back raw; a control character (\x1e!) would corrupt a polling payload.
                 self.engine.close(PARSE_ERROR)
                 return
+            self._count_refusal("invalid_namespace")
             self._send_connect_error(name, {"message": "Invalid namespace"})
             return
         if name in self.sockets or name in self._connecting:
@@ -500,7 +510,7 @@ class SioConnection:
             return
         except Exception:
             logger.exception("connect hook failed")
-            self._refuse(sock, ConnectRefused("Internal server error"))
+            self._refuse(sock, ConnectRefused("Internal server error"), "hook_failed")
             return
         if _is_awaitable(result):
             self._connecting[name] = []
@@ -519,7 +529,7 @@ class SioConnection:
         except Exception:
             logger.exception("connect hook failed")
             self._connecting.pop(name, None)
-            self._refuse(sock, ConnectRefused("Internal server error"))
+            self._refuse(sock, ConnectRefused("Internal server error"), "hook_failed")
             return
         queued = self._connecting.pop(name, [])
         if self.engine.closed:
@@ -539,11 +549,16 @@ class SioConnection:
             self._connect_timer = None
         sock._commit()
 
-    def _refuse(self, sock: Socket, refused: ConnectRefused) -> None:
+    def _refuse(self, sock: Socket, refused: ConnectRefused, reason: str = "refused") -> None:
+        self._count_refusal(reason)
         payload: dict[str, Any] = {"message": refused.message}
         if refused.data is not None:
             payload["data"] = refused.data
         self._send_connect_error(sock.namespace.name, payload)
+
+    def _count_refusal(self, reason: str) -> None:
+        refusals: dict[str, int] = self.server.connect_refusals
+        refusals[reason] = refusals.get(reason, 0) + 1
 
     def _send_connect_error(self, name: str, payload: dict[str, Any]) -> None:
         prefix = "44" if name == "/" else f"44{name},"

@@ -145,6 +145,19 @@ def server_flags(serve: argparse.ArgumentParser) -> None:
         help="unencrypted PEM private key of --ssl-certfile (or REALCAST_SSL_KEYFILE; "
         "default: the key is in the certfile)",
     )
+    serve.add_argument(
+        "--metrics",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve Prometheus metrics at GET /metrics (or REALCAST_METRICS; default on). "
+        "Set metrics_token (REALCAST_METRICS_TOKEN or the file) to require a bearer token",
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve /metrics on this port only, not on --port (or REALCAST_METRICS_PORT)",
+    )
+    serve.add_argument("--metrics-host", help="address of --metrics-port (or REALCAST_METRICS_HOST; default: --host)")
     serve.add_argument("--redis-url", help="cluster: Redis for messages and live state (or REALCAST_REDIS_URL)")
     serve.add_argument(
         "--database-url", help="cluster: postgresql://... for moderation state (or REALCAST_DATABASE_URL)"
@@ -176,6 +189,9 @@ def _load(args: argparse.Namespace) -> ServerConfig:
         workers=getattr(args, "workers", None),
         ssl_certfile=getattr(args, "ssl_certfile", None),
         ssl_keyfile=getattr(args, "ssl_keyfile", None),
+        metrics=getattr(args, "metrics", None),
+        metrics_host=getattr(args, "metrics_host", None),
+        metrics_port=getattr(args, "metrics_port", None),
     )
     return load_config(cli)
 

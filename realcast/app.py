@@ -40,6 +40,7 @@ from .errors import ConfigError, StoreUnavailable
 from .handlers import register_core
 from .hub import Hub
 from .logs import log_fields
+from .metrics import Metrics
 from .models import MAX_SLOW_MODE_INTERVAL
 from .moderation import register_moderation
 from .sqlitestore import SqliteModerationStore
@@ -128,6 +129,7 @@ class RealcastApp:
         BackendApi(self.hub).install(self.server)
         self.dashboard = Dashboard(self.hub, self.audit, self.node_id, self.hub.wall)
         self.dashboard.install(self.server)
+        self.metrics = Metrics(self) if config.metrics else None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
 
@@ -158,6 +160,8 @@ class RealcastApp:
             await self.store.close()
             await self._close_redis()
             raise
+        if self.metrics is not None:
+            await self.metrics.start()
         self._tasks = [
             asyncio.create_task(self._every(self.config.analytics_interval, self._send_analytics)),
             asyncio.create_task(self._every(HOUSEKEEPING_INTERVAL, self._housekeeping)),
@@ -224,6 +228,8 @@ class RealcastApp:
             logger.warning("could not reload moderation state after a reconnect; the cache stays as it was")
 
     async def _stop_tasks(self) -> None:
+        if self.metrics is not None:
+            await self.metrics.stop()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()

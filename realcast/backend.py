@@ -35,6 +35,7 @@ from redis.exceptions import RedisError
 from engineio_min import HttpRequest, HttpResponse, Server
 
 from .config import AppConfig
+from .counters import api_route_label, count_responses
 from .history import ChatHistory
 from .hub import Hub
 from .ids import iso_utc
@@ -151,9 +152,11 @@ class BackendApi:
     def install(self, server: Server) -> None:
         """Register the routes on ``server``."""
         # Methods no route takes are answered here too, so that a 405 names exactly what the path takes.
+        counts = self.hub.counters.api_requests
+        handle = count_responses(counts, lambda request: api_route_label(request.path), self.handle)
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-            server.route(method, API_PREFIX, self.handle)
-        server.route("GET", "/healthz", self._health)
+            server.route(method, API_PREFIX, handle)
+        server.route("GET", "/healthz", count_responses(counts, lambda request: "healthz", self._health))
 
     def _health(self, request: HttpRequest) -> HttpResponse:
         """200 while the node serves its clients; "degraded" while it cannot reach the cluster's Redis."""

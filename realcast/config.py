@@ -31,6 +31,10 @@ file (``--config`` / ``REALCAST_CONFIG``) > built-in defaults. The TOML file loo
     keep_alive_timeout = 60             # an idle keep-alive connection closes after this long
     max_buffered_bytes = 1048576        # a client with more unsent bytes is cut off (slow consumer)
     max_total_buffered_bytes = 268435456  # process-wide: above it the largest backlogs are cut first
+    metrics = true                      # Prometheus text at GET /metrics
+    metrics_token = "at least 16 characters"    # scrapes must send Authorization: Bearer <it>
+    metrics_port = 9090                 # serve /metrics only on this port (not on `port`)
+    metrics_host = "10.0.0.5"           # ...and this address (default: host)
 
     [rate_limits]                       # defaults for every app (the seed's limits)
     chat_per_second = 5
@@ -175,6 +179,12 @@ class ServerConfig:
     keep_alive_timeout: float = 60.0
     max_buffered_bytes: int = 1024 * 1024
     max_total_buffered_bytes: int = 256 * 1024 * 1024
+    # Prometheus metrics (metrics.py): on/off, a bearer token scrapes must carry (None: none), and a
+    # separate listener (metrics_port; metrics_host defaults to host) instead of the server's port.
+    metrics: bool = True
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_host: str | None = None
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.data_dir, Path):
@@ -210,6 +220,7 @@ class ServerConfig:
         _check_range("keep_alive_timeout", self.keep_alive_timeout, 0.1, 86400)
         _check_range("max_buffered_bytes", self.max_buffered_bytes, 64 * 1024, 1 << 30)
         _check_range("max_total_buffered_bytes", self.max_total_buffered_bytes, self.max_buffered_bytes, 1 << 40)
+        _check_metrics(self)
         if self.log_level not in _LOG_LEVELS:
             raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
         if self.log_format not in _LOG_FORMATS:
@@ -221,6 +232,20 @@ class ServerConfig:
             if app.app_id == app_id:
                 return app
         return None
+
+
+def _check_metrics(config: ServerConfig) -> None:
+    if config.metrics_token is not None and len(config.metrics_token) < MIN_API_KEY_LENGTH:
+        raise ConfigError(f"metrics_token must be at least {MIN_API_KEY_LENGTH} characters")
+    if config.metrics_host is not None and (not config.metrics_host.strip() or config.metrics_host.strip() !=
+                                            config.metrics_host):  # fmt: skip
+        raise ConfigError(f"metrics_host must be a host name or address, got {config.metrics_host!r}")
+    if config.metrics_port is not None:
+        if not 0 <= config.metrics_port <= 65535:
+            raise ConfigError("metrics_port must be in 0..65535")
+        same_host = (config.metrics_host or config.host) == config.host
+        if same_host and config.metrics_port == config.port != 0:
+            raise ConfigError("metrics_port must differ from port (leave it unset to serve /metrics on port)")
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -245,6 +270,9 @@ class CliOptions:
     workers: int | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    metrics: bool | None = None
+    metrics_host: str | None = None
+    metrics_port: int | None = None
 
 
 # --- value parsing (shared by the file and the environment) -----------------------------------
@@ -334,14 +362,17 @@ _SERVER_SETTINGS: Final[dict[str, tuple[_Parser, str]]] = {
     "keep_alive_timeout": (_as_float, "REALCAST_KEEP_ALIVE_TIMEOUT"),
     "max_buffered_bytes": (_as_int, "REALCAST_MAX_BUFFERED_BYTES"),
     "max_total_buffered_bytes": (_as_int, "REALCAST_MAX_TOTAL_BUFFERED_BYTES"),
+    "metrics": (_as_bool, "REALCAST_METRICS"),
+    "metrics_token": (_as_str, "REALCAST_METRICS_TOKEN"),
+    "metrics_host": (_as_str, "REALCAST_METRICS_HOST"),
+    "metrics_port": (_as_int, "REALCAST_METRICS_PORT"),
 }
 # Settings that are paths: relative to the configuration file when they come from it.
 _PATH_SETTINGS: Final = ("data_dir", "ssl_certfile", "ssl_keyfile")
 # Flags of `realcast serve` that name a ServerConfig setting (the rest have no flag).
 _FLAG_SETTINGS: Final = (
     "host", "port", "data_dir", "dev_mode", "log_level", "log_format", "redis_url", "database_url", "node_id",
-    "workers",
-    "ssl_certfile", "ssl_keyfile",
+    "workers", "ssl_certfile", "ssl_keyfile", "metrics", "metrics_host", "metrics_port",
 )
 _APP_ENV_VARS: Final = (
     "REALCAST_APP_ID",
@@ -665,6 +696,8 @@ def describe_config(config: ServerConfig, dev_note: str | None = None) -> list[s
         if f.name == "apps":
             continue
         value = getattr(config, f.name)
+        if f.name == "metrics_token" and value is not None:
+            value = "(set)"
         if isinstance(value, str) and f.name in ("redis_url", "database_url"):
             value = _without_password(value)
         if isinstance(value, Path):

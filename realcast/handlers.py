@@ -82,15 +82,15 @@ def _answer(result: Result | None) -> Result:
     return {"ok": True, **result} if result else {"ok": True}
 
 
-async def _finish(sock: Socket, event: str, pending: Awaitable[Result | None]) -> Result:
+async def _finish(hub: Hub, sock: Socket, event: str, pending: Awaitable[Result | None]) -> Result:
     """The rest of a coroutine handler: the ack is answered only once it has returned."""
     try:
         result = await pending
     except AppError as err:
-        return refuse(sock, err)
+        return refuse(sock, hub.counters.refused(err))
     except Exception:  # a bug: log it, keep the connection, answer the ack
         logger.exception("handler for %r failed", event)
-        return refuse(sock, InvalidRequest("internal error"))
+        return refuse(sock, hub.counters.refused(InvalidRequest("internal error")))
     return _answer(result)
 
 
@@ -105,18 +105,18 @@ def guarded(hub: Hub, event: str, fn: EventFn) -> Callable[..., Result | Awaitab
         conn = conn_of(sock)
         principal = conn.principal
         if principal is None:
-            return refuse(sock, AuthenticationFailed("authenticate first"))
+            return refuse(sock, hub.counters.refused(AuthenticationFailed("authenticate first")))
         try:
             result = fn(hub, sock, conn, principal, args[0] if args else None)
         except AppError as err:
-            return refuse(sock, err)
+            return refuse(sock, hub.counters.refused(err))
         except Exception:  # a bug: log it, keep the connection, answer the ack
             logger.exception("handler for %r failed", event)
-            return refuse(sock, InvalidRequest("internal error"))
+            return refuse(sock, hub.counters.refused(InvalidRequest("internal error")))
         if result is None or type(result) is dict:  # the common, synchronous case
             return _answer(result)
         assert inspect.isawaitable(result)
-        return _finish(sock, event, result)
+        return _finish(hub, sock, event, result)
 
     return handle
 
@@ -210,6 +210,7 @@ def on_connect(hub: Hub, sock: Socket, auth: dict[str, Any]) -> None:
         request = parse_authenticate(auth)
         principal = hub.verifier.verify(request.token, request.app_id)
     except AppError as err:
+        hub.counters.refused(err)
         _log_auth_failure(hub, sock, auth, err.message, "handshake")
         raise ConnectRefused(err.message, {"type": "authentication_failed", "message": err.message}) from None
     hub.sign_in(sock, conn, principal)
@@ -255,6 +256,7 @@ def authenticate(hub: Hub, sock: Socket, payload: object) -> Result:
         if current is not None and (current.app_id, current.user_id) != (principal.app_id, principal.user_id):
             raise AuthenticationFailed("already authenticated as another user")
     except AppError as err:
+        hub.counters.refused(err)
         _log_auth_failure(hub, sock, payload, err.message, "authenticate")
         conn.auth_failures += 1
         sock.emit("unauthorized", {"message": err.message})
@@ -547,6 +549,8 @@ def register_core(hub: Hub) -> None:
     nsp.on_disconnect(lambda sock, reason: on_disconnect(hub, sock, reason))
     nsp.on("authenticate")(lambda sock, *args: authenticate(hub, sock, args[0] if args else None))
     # Bad text (a lone surrogate, cut JSON) costs the event, never the connection.
-    nsp.on_invalid_event(lambda sock, reason: refuse(sock, InvalidRequest("payload is not valid JSON text")))
+    nsp.on_invalid_event(
+        lambda sock, reason: refuse(sock, hub.counters.refused(InvalidRequest("payload is not valid JSON text")))
+    )
     for event, fn in CORE_EVENTS.items():
         nsp.on(event)(guarded(hub, event, fn))

@@ -30,6 +30,7 @@ from .connection import (
     stream_room,
     user_room,
 )
+from .counters import AppCounters
 from .errors import InvalidRequest
 from .ids import MessageIdFactory, iso_utc
 from .live import CallLater, CountCoalescer, LiveRegistry, StreamState
@@ -91,6 +92,8 @@ class Hub:
         )
         # Set by attach_cluster when the server runs as one node of several (redis_url).
         self.cluster: ClusterState | None = None
+        # Refusals, moderation actions, backend API requests: read by /metrics (metrics.py).
+        self.counters = AppCounters()
 
     # --- identity -----------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from engineio_min import Socket
 from .audit import AuditTrail
 from .auth import Principal, Rank
 from .connection import ConnState, chat_room, stream_room, user_room
+from .counters import count_completed
 from .errors import InvalidRequest, PermissionDenied, ServiceUnavailable
 from .handlers import EventFn, Result, guarded, hit_limit
 from .hub import Hub
@@ -237,4 +238,5 @@ def register_moderation(hub: Hub, trail: AuditTrail | None = None) -> None:
     """Register the moderation events on ``hub.nsp``; each action that takes effect goes to ``trail``."""
     for event, fn in MODERATION_EVENTS.items():
         action = event.removeprefix("moderation:")
-        hub.nsp.on(event)(guarded(hub, event, fn if trail is None else _audited(trail, action, fn)))
+        audited = fn if trail is None else _audited(trail, action, fn)
+        hub.nsp.on(event)(guarded(hub, event, count_completed(hub.counters.moderation_actions, event, audited)))

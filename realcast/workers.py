@@ -65,6 +65,14 @@ def check_workers(config: ServerConfig) -> None:
         if not NODE_ID_RE.fullmatch(node_id):
             room = NODE_ID_MAX - len(f"-w{config.workers}")
             raise ConfigError(f"node_id is too long for --workers {config.workers}: at most {room} characters")
+    if config.metrics_port:  # worker k serves /metrics on metrics_port + k - 1 (see run_workers)
+        last = config.metrics_port + config.workers - 1
+        same_host = (config.metrics_host or config.host) == config.host
+        if last > 65535 or (same_host and config.metrics_port <= config.port <= last):
+            raise ConfigError(
+                f"metrics_port: --workers {config.workers} serve /metrics on ports {config.metrics_port}..{last}, "
+                f"which must be at most 65535 and not include port {config.port}"
+            )
 
 
 def _host_node_id(max_length: int) -> str:
@@ -87,8 +95,11 @@ def run_workers(config: ServerConfig, worker: Worker, on_listening: Callable[[in
     ready_reader, ready_writer = context.Pipe(duplex=False)
     processes = []
     with reservation:
-        for node_id in worker_node_ids(config):
-            node_config = replace(config, node_id=node_id, port=port)
+        for k, node_id in enumerate(worker_node_ids(config)):
+            # Each worker's metrics come from that worker alone: with metrics_port P, worker k serves
+            # them on P + k - 1 (on the shared port a scrape would reach whichever worker the kernel picks).
+            metrics_port = None if config.metrics_port is None else config.metrics_port and config.metrics_port + k
+            node_config = replace(config, node_id=node_id, port=port, metrics_port=metrics_port)
             process = context.Process(
                 target=_worker_main,
                 args=(worker, node_config, ready_writer, [reservation, ready_reader]),

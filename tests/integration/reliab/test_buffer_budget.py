@@ -110,6 +110,9 @@ async def test_a_client_over_the_default_cap_is_cut_off_and_others_are_not() -> 
         await send(other, MiB // 2)
         assert slow.engine.closed
         assert not other.engine.closed
+        # Counted for monitoring: one cut, over its own cap (not the budget's).
+        assert server.endpoints[0].slow_consumer_cuts == 1
+        assert server.budget.cut_count == 0
         for client in clients:
             client.close()
     finally:
@@ -127,6 +130,7 @@ async def test_over_the_process_budget_the_largest_backlog_goes_first(budget_ser
     assert not middle.engine.closed
     assert not small.engine.closed
     assert budget_server.budget.cut_count == 1
+    assert budget_server.endpoints[0].slow_consumer_cuts == 1
     for client in clients:
         client.close()
 
@@ -147,7 +151,11 @@ async def test_droppable_broadcasts_skip_backlogged_clients_under_pressure() -> 
         nsp = server.of("/")
         # The backlogged client is skipped, the one with nothing buffered is not.
         assert nsp.emit("typing", "x", droppable=True) == 1
+        assert nsp.emit("typing", "y", droppable=True) == 1  # joins the same batch: skipped again
         assert nsp.emit("chat", "x") == 2  # what is not droppable still goes to both
+        # Counted for monitoring: two frames dropped for the one slow consumer; 4 deliveries in all.
+        assert nsp.adapter.dropped_frames == 2
+        assert (nsp.adapter.broadcasts, nsp.adapter.deliveries) == (3, 4)
         for client in clients:
             client.close()
     finally:
