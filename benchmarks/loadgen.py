@@ -415,14 +415,14 @@ class LoadGen:
             if c.state == ST_OPEN and payload[:1] == b"0":
                 with contextlib.suppress(ValueError, KeyError):
                     self.ping_interval = json.loads(payload[1:])["pingInterval"] / 1000.0
-                token = self.tokens.pop(c.idx, None) or make_jwt(
-                    self.secret, f"u{c.idx}", f"user{c.idx}", self.a.app_id
-                )
+                uid = c.idx + self.a.user_offset
+                token = self.tokens.pop(c.idx, None) or make_jwt(self.secret, f"u{uid}", f"user{uid}", self.a.app_id)
                 auth = {"token": token, "app_id": self.a.app_id}
                 self.send(c, mask_frame(b"40" + json.dumps(auth, separators=(",", ":")).encode()))
                 c.state = ST_SIOCONN
             elif c.state == ST_SIOCONN and payload[:2] == b"40":
-                who = {"stream_id": self.stream_for(c), "user_id": f"u{c.idx}", "username": f"user{c.idx}"}
+                uid = c.idx + self.a.user_offset
+                who = {"stream_id": self.stream_for(c), "user_id": f"u{uid}", "username": f"user{uid}"}
                 join = json.dumps(["chat:join", who], separators=(",", ":"))
                 self.send(c, mask_frame(b"42" + join.encode()))
                 c.state = ST_JOIN
@@ -995,6 +995,9 @@ def main() -> None:
         type=lambda v: [int(x) for x in v.split(",") if x and x != "0"],
         default=[],
         help="server process id(s), comma-separated: CPU and RSS are summed over them",
+    )
+    p.add_argument(
+        "--user-offset", type=int, default=0, help="user ids start here (several generators, distinct users)"
     )
     p.add_argument("--extra-ports", default="", help="more nodes (comma-separated ports) to spread receivers over")
     p.add_argument("--src-prefix", default="127.0.0.", help="source addresses: PREFIX + N")
