@@ -343,6 +343,13 @@ def med(vals: list[Any]) -> float | None:
     return statistics.median(vals) if vals else None
 
 
+def other_cpu(r: dict[str, Any]) -> float:
+    """CPU (in cores) that neither the nodes nor the generator used in the window: redis-server, the
+    kernel's softirq work not charged to them, and other processes sharing this machine."""
+    busy = sum(r.get("core_busy", {}).values())
+    return max(0.0, busy - r["server_cpu_share"] - r["gen_cpu_share"])
+
+
 def figures(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, dict[str, Any]]:
     figs: dict[str, dict[str, Any]] = {}
 
@@ -358,6 +365,7 @@ def figures(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, dict[s
             put(f"lat_{label}_p50_ms", kind, [p.get("p50_ms") for p in per])
             put(f"lat_{label}_p99_ms", kind, [p.get("p99_ms") for p in per])
         put("lat_gen_cpu_share", kind, [r["gen_cpu_share"] for r in ok])
+        put("lat_other_cpu", kind, [other_cpu(r) for r in ok])
     for kind, runs in raw.get("deliveries", {}).items():
         ok = [r for r in runs if "error" not in r]
         put("deliveries_per_s", kind, [r["deliveries_per_s"] for r in ok])
@@ -366,6 +374,7 @@ def figures(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, dict[s
         put("server_cpu_share", kind, [r["server_cpu_share"] for r in ok])
         put("core0_busy", kind, [r["core_busy"].get("cpu0") for r in ok])
         put("gen_cpu_share", kind, [r["gen_cpu_share"] for r in ok])
+        put("other_cpu", kind, [other_cpu(r) for r in ok])
         put("capped", kind, [1.0 if single.is_capped(r) else 0.0 for r in ok])
         put("sat_p50_ms", kind, [r["latency"]["p50_ms"] for r in ok])
     return figs
@@ -380,12 +389,14 @@ ROWS = [
     ("lat_node1_p50_ms", "p50 latency, probes on node 1 (senders' node) [ms]", False),
     ("lat_node1_p99_ms", "p99 latency, probes on node 1 (senders' node) [ms]", False),
     ("lat_gen_cpu_share", "load generator CPU share, latency", None),
+    ("lat_other_cpu", "CPU used by others in the latency window (redis, softirq, other processes) [cores]", None),
     ("deliveries_per_s", "deliveries/s, room of 1,000 over 2 nodes + 200 senders", True),
     ("cpu_s_per_1m", "server CPU-s per 1M deliveries (both nodes)", False),
     ("redis_cpu_s_per_1m", "redis-server CPU-s per 1M deliveries (whole run)", False),
     ("server_cpu_share", "server CPU share in the window (both nodes, of core 0)", None),
     ("core0_busy", "core 0 busy share in the window", None),
     ("gen_cpu_share", "load generator CPU share (core 1)", None),
+    ("other_cpu", "CPU used by others in the deliveries window [cores]", None),
     ("sat_p50_ms", "p50 latency at saturation (queueing) [ms]", False),
 ]
 
@@ -531,6 +542,7 @@ def main() -> None:
     p.add_argument("--deliveries", action="store_true")
     p.add_argument("--capacity", action="store_true")
     p.add_argument("--adapter-cost", action="store_true")
+    p.add_argument("--report", action="store_true", help="only re-render cluster.md from cluster.json")
     p.add_argument("--quick", action="store_true", help="tiny sizes, 1 run (smoke)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--servers", default="realcast,node")
@@ -543,6 +555,16 @@ def main() -> None:
     a = p.parse_args()
     if a.all:
         a.latency = a.deliveries = a.capacity = a.adapter_cost = True
+    if a.report:
+        path = Path(a.out) / "cluster.json"
+        res = json.loads(path.read_text())
+        if "raw" in res:
+            res["figures"] = figures(res["raw"])
+        res["targets"] = verdicts(res)
+        path.write_text(json.dumps(res, indent=1) + "\n")
+        (path.parent / "cluster.md").write_text(markdown(res))
+        print(markdown(res))
+        return
     if not (a.latency or a.deliveries or a.capacity or a.adapter_cost):
         p.error("pick a scenario (--latency, --deliveries, --capacity, --adapter-cost) or --all")
     a.servers = [s for s in a.servers.split(",") if s]

@@ -981,7 +981,7 @@ def run_capacity(g: LoadGen, a: argparse.Namespace, deadline: float) -> dict[str
     return res
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=["fanout", "latency", "connect", "idle", "capacity"], required=True)
     p.add_argument("--host", default="127.0.0.1")
@@ -1026,7 +1026,11 @@ def main() -> None:
     p.add_argument("--connect-deadline", type=float, default=120.0)
     p.add_argument("--deadline", type=float, default=300.0, help="hard limit for the whole run (s)")
     p.add_argument("--latency-samples-out", default="")
-    a = p.parse_args()
+    return p.parse_args(argv)
+
+
+def main() -> None:
+    a = parse_args()
     if not a.host.startswith("127."):
         sys.exit("loadgen only targets 127.0.0.0/8")
 
