@@ -253,6 +253,8 @@ def run_capacity(a: argparse.Namespace) -> dict[str, Any]:
     per = [total // n_nodes + (1 if k < total % n_nodes else 0) for k in range(n_nodes)]
     redis = Redis()
     cluster = None
+    if a.presence_limit is not None:
+        os.environ["REALCAST_PRESENCE_LIMIT"] = str(a.presence_limit)  # inherited by the nodes
     try:
         cluster = Cluster("realcast", n_nodes, redis.url, a.raw / "cluster_capacity.server.log")
         time.sleep(1.0)
@@ -299,6 +301,7 @@ def run_capacity(a: argparse.Namespace) -> dict[str, Any]:
         return {
             "clients": total,
             "nodes": n_nodes,
+            "presence_limit": a.presence_limit,
             "hold_s": a.hold,
             "ping_interval_s": next((g.get("ping_interval_s") for g in gens if "ping_interval_s" in g), None),
             "alive": sum(n["alive"] for n in nodes),
@@ -311,9 +314,14 @@ def run_capacity(a: argparse.Namespace) -> dict[str, Any]:
             "per_node": nodes,
         }
     finally:
+        os.environ.pop("REALCAST_PRESENCE_LIMIT", None)
         if cluster is not None:
             cluster.stop()
         redis.stop()
+
+
+def capacity_key(presence_limit: int | None) -> str:
+    return "capacity" if presence_limit is None else f"capacity_presence_limit_{presence_limit}"
 
 
 def run_adapter_cost(a: argparse.Namespace) -> dict[str, Any]:
@@ -450,9 +458,11 @@ def markdown(res: dict[str, Any]) -> str:
             out.append(f"ERROR: {ac['error']}")
         else:
             out += ["```", *ac["output"], "```"]
-    cap = res.get("capacity")
-    if cap:
-        out += ["", f"## Idle clients held: {cap['clients']:,} over {cap['nodes']} RealCast nodes", ""]
+    for key in sorted(k for k in res if k.startswith("capacity")):
+        cap = res[key]
+        limit = cap.get("presence_limit")
+        config = "default config" if limit is None else f"REALCAST_PRESENCE_LIMIT={limit} (no viewer.joined/left)"
+        out += ["", f"## Idle clients held: {cap['clients']:,} tried over {cap['nodes']} RealCast nodes, {config}", ""]
         out.append(
             f"alive at the end: {cap['alive']:,}; on time: {cap['on_time']:,}; "
             f"worst ping gap {cap['worst_ping_gap_s']:.1f} s "
@@ -504,12 +514,14 @@ def verdicts(res: dict[str, Any]) -> list[str]:
     if ac.get("ratio"):
         verdict = "PASS" if ac["ratio"] <= 1.3 else "FAIL"
         lines.append(f"Redis adapter CPU cost {ac['ratio']:.2f}x local (goal <= 1.3x): {verdict}")
-    cap = res.get("capacity")
-    if cap:
+    for key in sorted(k for k in res if k.startswith("capacity")):
+        cap = res[key]
         verdict = "PASS" if cap["on_time"] >= 100000 else "FAIL"
         if cap["clients"] < 100000 and cap["on_time"] == cap["clients"]:
             verdict = f"all {cap['clients']:,} tried held; fewer than the 100,000 of the goal were tried"
-        lines.append(f"idle clients held on time: {cap['on_time']:,} of {cap['clients']:,} (goal 100,000): {verdict}")
+        lines.append(
+            f"idle clients held on time ({key}): {cap['on_time']:,} of {cap['clients']:,} (goal 100,000): {verdict}"
+        )
     return lines
 
 
@@ -548,6 +560,12 @@ def main() -> None:
     p.add_argument("--servers", default="realcast,node")
     p.add_argument("--capacity-clients", type=int, default=100000)
     p.add_argument("--capacity-nodes", type=int, default=8)
+    p.add_argument(
+        "--presence-limit",
+        type=int,
+        default=None,
+        help="capacity: REALCAST_PRESENCE_LIMIT for the nodes (0: no viewer.joined/left); default: the nodes' default",
+    )
     p.add_argument("--hold", type=float, default=120.0, help="capacity: seconds held after joining")
     p.add_argument("--connect-deadline", type=float, default=300.0)
     p.add_argument("--merge", action="store_true", help="keep the scenarios not run now from the existing cluster.json")
@@ -598,8 +616,8 @@ def main() -> None:
         # each scenario keeps the command and commit it was measured with
         prev = dict(old.get("meta", {}))
         res["meta"]["earlier"] = [*prev.pop("earlier", []), prev]
-        for key in ("raw", "figures", "adapter_cost", "capacity"):
-            if key in old:
+        for key in old:
+            if key in ("raw", "figures", "adapter_cost") or key.startswith("capacity"):
                 res[key] = old[key]
     t0 = time.monotonic()
     if a.latency or a.deliveries:
@@ -609,8 +627,7 @@ def main() -> None:
         res["adapter_cost"] = run_adapter_cost(a)
         print(f"[adapter cost] {res['adapter_cost'].get('ratio') or res['adapter_cost']}", flush=True)
     if a.capacity:
-        res["capacity"] = run_capacity(a)
-        cap = res["capacity"]
+        cap = res[capacity_key(a.presence_limit)] = run_capacity(a)
         print(
             f"[capacity] {cap['on_time']:,} of {cap['clients']:,} on time, worst gap {cap['worst_ping_gap_s']:.1f} s",
             flush=True,

@@ -902,7 +902,8 @@ def run_fanout(g: LoadGen, a: argparse.Namespace, deadline: float) -> dict[str, 
 def run_connect(g: LoadGen, a: argparse.Namespace, deadline: float) -> dict[str, Any]:
     specs = [(i, K_RECV) for i in range(a.clients)]
     # tokens are minted before the clock starts: the client's cost, not the server's
-    g.tokens = {i: make_jwt(g.secret, f"u{i}", f"user{i}", a.app_id) for i in range(a.clients)}
+    uids = {i: i + a.user_offset for i in range(a.clients)}
+    g.tokens = {i: make_jwt(g.secret, f"u{u}", f"user{u}", a.app_id) for i, u in uids.items()}
     cpu_g0 = self_cpu()
     cpu_s0 = server_cpu(a.server_pid)
     cores0 = cpu_times()
