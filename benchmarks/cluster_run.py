@@ -486,6 +486,9 @@ def markdown(res: dict[str, Any]) -> str:
     targets = res.get("targets")
     if targets:
         out += ["", "## Targets", "", *[f"- {t}" for t in targets]]
+    notes = HERE / "results" / "cluster_notes.md"  # hand-written reading of the figures, kept across runs
+    if notes.exists():
+        out += ["", notes.read_text().strip()]
     out += ["", f"Machine: {json.dumps(res['meta']['machine'])}", ""]
     return "\n".join(out)
 
@@ -621,7 +624,7 @@ def main() -> None:
                 res[key] = old[key]
     t0 = time.monotonic()
     if a.latency or a.deliveries:
-        res["raw"] = run_side_by_side(a)
+        res["raw"] = {**res.get("raw", {}), **run_side_by_side(a)}  # --merge: the other scenario stays
         res["figures"] = figures(res["raw"])
     if a.adapter_cost:
         res["adapter_cost"] = run_adapter_cost(a)
