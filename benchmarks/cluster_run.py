@@ -87,7 +87,7 @@ class Redis:
 class Cluster:
     """`nodes` server processes of one kind on free ports, all on the same Redis."""
 
-    def __init__(self, kind: str, nodes: int, redis_url: str, log_path: Path) -> None:
+    def __init__(self, kind: str, nodes: int, redis_url: str, log_path: Path, cores: str = SERVER_CORE) -> None:
         self.kind = kind
         self.procs: list[subprocess.Popen[bytes]] = []
         self.ports: list[int] = []
@@ -104,7 +104,7 @@ class Cluster:
                 else:
                     cmd = [*cmd, "--redis-url", redis_url]
                 proc = subprocess.Popen(
-                    ["taskset", "-c", SERVER_CORE, *cmd],
+                    ["taskset", "-c", cores, *cmd],
                     env=env,
                     stdout=self.log,
                     stderr=subprocess.STDOUT,
@@ -256,7 +256,7 @@ def run_capacity(a: argparse.Namespace) -> dict[str, Any]:
     if a.presence_limit is not None:
         os.environ["REALCAST_PRESENCE_LIMIT"] = str(a.presence_limit)  # inherited by the nodes
     try:
-        cluster = Cluster("realcast", n_nodes, redis.url, a.raw / "cluster_capacity.server.log")
+        cluster = Cluster("realcast", n_nodes, redis.url, a.raw / "cluster_capacity.server.log", a.node_cores)
         time.sleep(1.0)
         rss_base = [proc_rss(pid) for pid in cluster.pids]
         t0 = time.monotonic()
@@ -302,6 +302,7 @@ def run_capacity(a: argparse.Namespace) -> dict[str, Any]:
             "clients": total,
             "nodes": n_nodes,
             "presence_limit": a.presence_limit,
+            "node_cores": a.node_cores,
             "hold_s": a.hold,
             "ping_interval_s": next((g.get("ping_interval_s") for g in gens if "ping_interval_s" in g), None),
             "alive": sum(n["alive"] for n in nodes),
@@ -320,8 +321,9 @@ def run_capacity(a: argparse.Namespace) -> dict[str, Any]:
         redis.stop()
 
 
-def capacity_key(presence_limit: int | None) -> str:
-    return "capacity" if presence_limit is None else f"capacity_presence_limit_{presence_limit}"
+def capacity_key(a: argparse.Namespace) -> str:
+    key = "capacity" if a.presence_limit is None else f"capacity_presence_limit_{a.presence_limit}"
+    return key if a.node_cores == SERVER_CORE else f"{key}_cores_{a.node_cores.replace(',', '_')}"
 
 
 def run_adapter_cost(a: argparse.Namespace) -> dict[str, Any]:
@@ -418,8 +420,13 @@ def markdown(res: dict[str, Any]) -> str:
         "# Cluster benchmarks (issue 9)",
         "",
         f"Generated {res['meta']['generated']} by `{res['meta']['command']}`.",
-        "",
     ]
+    for prev in res["meta"].get("earlier", []):
+        out.append(
+            f"Scenarios kept (`--merge`) from `{prev.get('command')}` ({prev.get('generated')}, "
+            f"commit {prev.get('machine', {}).get('commit')})."
+        )
+    out.append("")
     out.append(
         "Nodes and redis-server pinned to core 0, load generators to core 1 (`taskset`); every scenario run has a "
         "fresh private redis-server and fresh nodes; latency and deliveries: medians of "
@@ -462,6 +469,7 @@ def markdown(res: dict[str, Any]) -> str:
         cap = res[key]
         limit = cap.get("presence_limit")
         config = "default config" if limit is None else f"REALCAST_PRESENCE_LIMIT={limit} (no viewer.joined/left)"
+        config += f", nodes on core(s) {cap.get('node_cores', SERVER_CORE)}"
         out += ["", f"## Idle clients held: {cap['clients']:,} tried over {cap['nodes']} RealCast nodes, {config}", ""]
         out.append(
             f"alive at the end: {cap['alive']:,}; on time: {cap['on_time']:,}; "
@@ -569,6 +577,9 @@ def main() -> None:
         default=None,
         help="capacity: REALCAST_PRESENCE_LIMIT for the nodes (0: no viewer.joined/left); default: the nodes' default",
     )
+    p.add_argument(
+        "--node-cores", default=SERVER_CORE, help="capacity: cores the nodes run on (taskset list; generators: core 1)"
+    )
     p.add_argument("--hold", type=float, default=120.0, help="capacity: seconds held after joining")
     p.add_argument("--connect-deadline", type=float, default=300.0)
     p.add_argument("--merge", action="store_true", help="keep the scenarios not run now from the existing cluster.json")
@@ -630,7 +641,7 @@ def main() -> None:
         res["adapter_cost"] = run_adapter_cost(a)
         print(f"[adapter cost] {res['adapter_cost'].get('ratio') or res['adapter_cost']}", flush=True)
     if a.capacity:
-        cap = res[capacity_key(a.presence_limit)] = run_capacity(a)
+        cap = res[capacity_key(a)] = run_capacity(a)
         print(
             f"[capacity] {cap['on_time']:,} of {cap['clients']:,} on time, worst gap {cap['worst_ping_gap_s']:.1f} s",
             flush=True,
