@@ -26,6 +26,11 @@ Scenarios (`--mode`):
   capacity  N idle joined clients held for `--hold` s; checks that every client keeps
             receiving pings on time (gap <= pingInterval + slack) and stays connected.
 
+Cluster runs (benchmarks/cluster_run.py): `--extra-ports` spreads the receivers over several
+nodes (the first half of the join order on `--port`, ...), senders always on `--port`; probe
+latencies are also reported per node (`latency_by_port`). `--server-pid` takes a comma-separated
+list: the server CPU and RSS figures are then the sums over those processes.
+
 Prints one JSON object (the result) on the last line of stdout. Only ever connects to
 127.0.0.0/8. Every phase has a deadline.
 """
@@ -106,6 +111,15 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def server_cpu(pids: list[int]) -> float:
+    """utime+stime (s) summed over the server processes (0 when none is given)."""
+    return sum(proc_cpu(pid) for pid in pids)
+
+
+def server_rss(pids: list[int]) -> int | None:
+    return sum(proc_rss(pid) for pid in pids) if pids else None
+
+
 def proc_rss(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -166,6 +180,7 @@ class Conn:
         "next_send",
         "out",
         "pings",
+        "port",
         "seq",
         "skip",
         "sock",
@@ -177,8 +192,9 @@ class Conn:
         "waiting",
     )
 
-    def __init__(self, sock: socket.socket, idx: int, kind: int) -> None:
+    def __init__(self, sock: socket.socket, idx: int, kind: int, port: int = 0) -> None:
         self.sock = sock
+        self.port = port
         self.fd = sock.fileno()
         self.idx = idx
         self.kind = kind
@@ -218,7 +234,10 @@ class LoadGen:
         self.secret = os.environ.get("BENCH_JWT_SECRET", "bench-secret").encode()
         self.src_ips = [f"{a.src_prefix}{i}" for i in range(a.src_first, a.src_first + a.src_ips)]
         self.path = a.path.encode()
-        self.host_hdr = f"{a.host}:{a.port}".encode()
+        self.ports = [a.port] + [int(p) for p in a.extra_ports.split(",") if p]
+        # receivers are split over the ports by join order (index), not round robin: the
+        # probes sit at regular indexes and must land on every node
+        self.n_receivers = a.receivers if a.mode in ("fanout", "latency") else a.clients
         self.stream = a.stream
         # counters
         self.deliveries = 0
@@ -230,6 +249,7 @@ class LoadGen:
         self.in_flight = 0
         self.connect_times: list[float] = []
         self.latencies_ns: list[int] = []
+        self.latencies_by_port: dict[int, list[int]] = {}
         self.measuring_latency = False
         self.ping_interval = 25.0
         self.sent = 0
@@ -251,10 +271,10 @@ class LoadGen:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
         s.bind((self.src_ips[idx % len(self.src_ips)], 0))
-        c = Conn(s, idx, kind)
+        c = Conn(s, idx, kind, self.port_for(idx, kind))
         c.ep = self.ep
         c.t0 = time.perf_counter()
-        err = s.connect_ex((self.a.host, self.a.port))
+        err = s.connect_ex((self.a.host, c.port))
         if err not in (0, errno.EINPROGRESS):
             s.close()
             self.fail(None, f"connect errno {err}")
@@ -263,6 +283,11 @@ class LoadGen:
         self.all.append(c)
         self.in_flight += 1
         self.ep.register(c.fd, select.EPOLLOUT)
+
+    def port_for(self, idx: int, kind: int) -> int:
+        if kind == K_SEND or len(self.ports) == 1:
+            return self.a.port
+        return self.ports[min(len(self.ports) - 1, idx * len(self.ports) // max(1, self.n_receivers))]
 
     def pump_connects(self) -> None:
         while self.pending_new and self.in_flight < self.a.window:
@@ -298,7 +323,7 @@ class LoadGen:
                 b"GET "
                 + self.path
                 + b"?EIO=4&transport=websocket HTTP/1.1\r\nHost: "
-                + self.host_hdr
+                + f"{self.a.host}:{c.port}".encode()
                 + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
                 + key
                 + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -390,14 +415,14 @@ class LoadGen:
             if c.state == ST_OPEN and payload[:1] == b"0":
                 with contextlib.suppress(ValueError, KeyError):
                     self.ping_interval = json.loads(payload[1:])["pingInterval"] / 1000.0
-                token = self.tokens.pop(c.idx, None) or make_jwt(
-                    self.secret, f"u{c.idx}", f"user{c.idx}", self.a.app_id
-                )
+                uid = c.idx + self.a.user_offset
+                token = self.tokens.pop(c.idx, None) or make_jwt(self.secret, f"u{uid}", f"user{uid}", self.a.app_id)
                 auth = {"token": token, "app_id": self.a.app_id}
                 self.send(c, mask_frame(b"40" + json.dumps(auth, separators=(",", ":")).encode()))
                 c.state = ST_SIOCONN
             elif c.state == ST_SIOCONN and payload[:2] == b"40":
-                who = {"stream_id": self.stream_for(c), "user_id": f"u{c.idx}", "username": f"user{c.idx}"}
+                uid = c.idx + self.a.user_offset
+                who = {"stream_id": self.stream_for(c), "user_id": f"u{uid}", "username": f"user{uid}"}
                 join = json.dumps(["chat:join", who], separators=(",", ":"))
                 self.send(c, mask_frame(b"42" + join.encode()))
                 c.state = ST_JOIN
@@ -540,7 +565,9 @@ class LoadGen:
                 if self.measuring_latency:
                     m = RX_T.search(buf, start, i)
                     if m is not None:
-                        self.latencies_ns.append(now_ns - int(m.group(3)))
+                        lat = now_ns - int(m.group(3))
+                        self.latencies_ns.append(lat)
+                        self.latencies_by_port.setdefault(c.port, []).append(lat)
         del buf[:i]
 
     def sender_data(self, c: Conn, n: int, now: float) -> None:
@@ -781,11 +808,11 @@ def run_fanout(g: LoadGen, a: argparse.Namespace, deadline: float) -> dict[str, 
     batch = a.batch_us / 1e6 if a.batch_us >= 0 else min(a.max_batch, max(0.002, room / a.reads_per_s))
     # Joining is not timed here; read in batches too, since a server may tell the whole room
     # about every join (RealCast's viewer.joined), N^2 frames for N joins.
-    cpu_s0, cpu_g0 = (proc_cpu(a.server_pid) if a.server_pid else 0.0), self_cpu()
+    cpu_s0, cpu_g0 = server_cpu(a.server_pid), self_cpu()
     t_conn = g.connect_all(specs, min(deadline, time.perf_counter() + a.connect_deadline), min(batch, 0.005))
     res = g.base_result()
     res["connect_s"] = t_conn
-    res["connect_server_cpu_share"] = ((proc_cpu(a.server_pid) if a.server_pid else 0.0) - cpu_s0) / t_conn
+    res["connect_server_cpu_share"] = (server_cpu(a.server_pid) - cpu_s0) / t_conn
     res["connect_gen_cpu_share"] = (self_cpu() - cpu_g0) / t_conn
     if g.joined < len(specs):
         res["error"] = f"only {g.joined}/{len(specs)} clients joined"
@@ -820,17 +847,18 @@ def run_fanout(g: LoadGen, a: argparse.Namespace, deadline: float) -> dict[str, 
         window = min(max(a.duration, 3 * g.rtt_sum / g.rtt_n), max(a.duration, a.max_window))
     d0, s0, e0 = g.deliveries, g.sent, g.echoed
     g.rtt_sum, g.rtt_n = 0.0, 0
-    cpu_s0 = proc_cpu(a.server_pid) if a.server_pid else 0.0
+    cpu_s0 = server_cpu(a.server_pid)
     cpu_g0 = self_cpu()
     cores0 = cpu_times()
     g.latencies_ns.clear()
+    g.latencies_by_port.clear()
     g.measuring_latency = True
     t0 = time.perf_counter()
     g.loop(lambda: False, min(deadline, t0 + window), batch, sending=True)
     t1 = time.perf_counter()
     g.measuring_latency = False
     cpu_g1 = self_cpu()
-    cpu_s1 = proc_cpu(a.server_pid) if a.server_pid else 0.0
+    cpu_s1 = server_cpu(a.server_pid)
     cores1 = cpu_times()
     wall = t1 - t0
     dels = g.deliveries - d0
@@ -857,8 +885,9 @@ def run_fanout(g: LoadGen, a: argparse.Namespace, deadline: float) -> dict[str, 
             "server_cpu_s_per_1m_deliveries": (cpu_s1 - cpu_s0) / dels * 1e6 if dels else None,
             "gen_cpu_share": (cpu_g1 - cpu_g0) / wall,
             "core_busy": core_busy(cores0, cores1),
-            "server_rss": proc_rss(a.server_pid) if a.server_pid else None,
+            "server_rss": server_rss(a.server_pid),
             "latency": lat_summary(g.latencies_ns),
+            "latency_by_port": {str(p): lat_summary(v) for p, v in sorted(g.latencies_by_port.items())},
         }
     )
     if a.latency_samples_out:
@@ -873,13 +902,14 @@ def run_fanout(g: LoadGen, a: argparse.Namespace, deadline: float) -> dict[str, 
 def run_connect(g: LoadGen, a: argparse.Namespace, deadline: float) -> dict[str, Any]:
     specs = [(i, K_RECV) for i in range(a.clients)]
     # tokens are minted before the clock starts: the client's cost, not the server's
-    g.tokens = {i: make_jwt(g.secret, f"u{i}", f"user{i}", a.app_id) for i in range(a.clients)}
+    uids = {i: i + a.user_offset for i in range(a.clients)}
+    g.tokens = {i: make_jwt(g.secret, f"u{u}", f"user{u}", a.app_id) for i, u in uids.items()}
     cpu_g0 = self_cpu()
-    cpu_s0 = proc_cpu(a.server_pid) if a.server_pid else 0.0
+    cpu_s0 = server_cpu(a.server_pid)
     cores0 = cpu_times()
     t = g.connect_all(specs, min(deadline, time.perf_counter() + a.connect_deadline))
     cpu_g1 = self_cpu()
-    cpu_s1 = proc_cpu(a.server_pid) if a.server_pid else 0.0
+    cpu_s1 = server_cpu(a.server_pid)
     res = g.base_result()
     ct = sorted(g.connect_times)
     res.update(
@@ -899,11 +929,11 @@ def run_connect(g: LoadGen, a: argparse.Namespace, deadline: float) -> dict[str,
 
 
 def run_idle(g: LoadGen, a: argparse.Namespace, deadline: float) -> dict[str, Any]:
-    rss0 = proc_rss(a.server_pid) if a.server_pid else 0
+    rss0 = server_rss(a.server_pid) or 0
     specs = [(i, K_RECV) for i in range(a.clients)]
     t = g.connect_all(specs, min(deadline, time.perf_counter() + a.connect_deadline))
     g.loop(lambda: False, min(deadline, time.perf_counter() + a.settle))
-    rss1 = proc_rss(a.server_pid) if a.server_pid else 0
+    rss1 = server_rss(a.server_pid) or 0
     res = g.base_result()
     res.update(
         {
@@ -946,13 +976,13 @@ def run_capacity(g: LoadGen, a: argparse.Namespace, deadline: float) -> dict[str
             "alive": len(alive),
             "on_time": on_time,
             "worst_ping_gap_s": worst_gap,
-            "server_rss": proc_rss(a.server_pid) if a.server_pid else None,
+            "server_rss": server_rss(a.server_pid),
         }
     )
     return res
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=["fanout", "latency", "connect", "idle", "capacity"], required=True)
     p.add_argument("--host", default="127.0.0.1")
@@ -961,7 +991,16 @@ def main() -> None:
     p.add_argument("--app-id", default=os.environ.get("BENCH_APP_ID", "app_bench"))
     p.add_argument("--stream", default="stream_bench")
     p.add_argument("--rooms", type=int, default=1, help="idle/connect: spread clients over this many rooms")
-    p.add_argument("--server-pid", type=int, default=0)
+    p.add_argument(
+        "--server-pid",
+        type=lambda v: [int(x) for x in v.split(",") if x and x != "0"],
+        default=[],
+        help="server process id(s), comma-separated: CPU and RSS are summed over them",
+    )
+    p.add_argument(
+        "--user-offset", type=int, default=0, help="user ids start here (several generators, distinct users)"
+    )
+    p.add_argument("--extra-ports", default="", help="more nodes (comma-separated ports) to spread receivers over")
     p.add_argument("--src-prefix", default="127.0.0.", help="source addresses: PREFIX + N")
     p.add_argument("--src-first", type=int, default=1)
     p.add_argument("--src-ips", type=int, default=8)
@@ -988,7 +1027,11 @@ def main() -> None:
     p.add_argument("--connect-deadline", type=float, default=120.0)
     p.add_argument("--deadline", type=float, default=300.0, help="hard limit for the whole run (s)")
     p.add_argument("--latency-samples-out", default="")
-    a = p.parse_args()
+    return p.parse_args(argv)
+
+
+def main() -> None:
+    a = parse_args()
     if not a.host.startswith("127."):
         sys.exit("loadgen only targets 127.0.0.0/8")
 

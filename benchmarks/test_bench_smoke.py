@@ -116,3 +116,33 @@ def test_connect_cpu_drives_full_connects() -> None:
     assert "median:" in out and "80 counted connects" in out
     per_connect_us = float(out.split("median: ")[1].split(" us")[0])
     assert per_connect_us > 0
+
+
+def test_receivers_split_over_nodes_by_join_order() -> None:
+    # probes sit at regular indexes (every 20th from 10 here): round robin over two ports would
+    # put them all on one node; a split by join order puts half on each
+    args = loadgen.parse_args(["--mode", "latency", "--port", "9001", "--extra-ports", "9002", "--receivers", "1000"])
+    g = loadgen.LoadGen(args)
+    probes = [i for i in range(1000) if i % 20 == 10]
+    ports = [g.port_for(i, loadgen.K_PROBE) for i in probes]
+    assert ports.count(9001) == ports.count(9002) == 25
+    assert g.port_for(1000, loadgen.K_SEND) == 9001
+
+
+@pytest.mark.timeout(60)
+def test_quick_cluster_run(tmp_path: Path) -> None:
+    # two RealCast nodes over a private redis-server: cross-node latency and a small capacity run
+    out = subprocess.run(
+        [sys.executable, str(HERE / "cluster_run.py"), "--quick", "--latency", "--capacity",
+         "--servers", "realcast", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=55, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads((tmp_path / "cluster.json").read_text())
+    lat = res["raw"]["latency"]["realcast"][0]
+    assert "error" not in lat, lat
+    # probes on both nodes got the messages sent on node 1
+    assert all(per["samples"] > 0 for per in lat["latency_by_port"].values())
+    assert len(lat["latency_by_port"]) == 2
+    assert res["capacity"]["on_time"] == res["capacity"]["clients"] == 200
+    assert (tmp_path / "cluster.md").exists()

@@ -4,6 +4,12 @@
 // room (sender included) with a generated message_id and an ISO timestamp.
 //
 //   BENCH_JWT_SECRET=... node server.js --port 8010 [--host 127.0.0.1] [--app-id app_bench]
+//       [--redis-url redis://127.0.0.1:6379/0 [--redis-adapter classic|sharded]]
+//
+// With --redis-url the server is one node of a cluster: @socket.io/redis-adapter 8.x over a
+// node-redis 4.x client, as the adapter's documentation sets it up. "classic" (the default)
+// is createAdapter (PUBLISH/PSUBSCRIBE), "sharded" is createShardedAdapter (Redis 7
+// SPUBLISH/SSUBSCRIBE, a channel per room while the node has members in it).
 "use strict";
 
 const http = require("http");
@@ -21,6 +27,8 @@ const appId = arg("--app-id", process.env.BENCH_APP_ID || "app_bench");
 const secret = process.env.BENCH_JWT_SECRET || "bench-secret";
 const pingInterval = parseInt(arg("--ping-interval", "25000"), 10);
 const pingTimeout = parseInt(arg("--ping-timeout", "20000"), 10);
+const redisUrl = arg("--redis-url", "");
+const redisAdapterKind = arg("--redis-adapter", "classic");
 
 function b64urlJson(s) {
   return JSON.parse(Buffer.from(s, "base64url").toString("utf8"));
@@ -88,9 +96,39 @@ io.on("connection", (socket) => {
   });
 });
 
-httpServer.listen(port, host, () => {
-  console.log(`node socket.io peer listening on ${host}:${port}`);
-});
+// Listen only once the adapter is subscribed: a client that joins earlier would miss
+// the other node's broadcasts.
+async function attachRedisAdapter() {
+  if (!redisUrl) return;
+  if (redisAdapterKind !== "classic" && redisAdapterKind !== "sharded") {
+    throw new Error(`--redis-adapter must be classic or sharded, not ${redisAdapterKind}`);
+  }
+  const { createClient } = require("redis");
+  const pubClient = createClient({ url: redisUrl });
+  const subClient = pubClient.duplicate();
+  for (const c of [pubClient, subClient]) c.on("error", (err) => console.error("redis:", err.message));
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  if (redisAdapterKind === "sharded") {
+    const { createShardedAdapter } = require("@socket.io/redis-adapter");
+    io.adapter(createShardedAdapter(pubClient, subClient));
+  } else {
+    const { createAdapter } = require("@socket.io/redis-adapter");
+    io.adapter(createAdapter(pubClient, subClient));
+  }
+}
+
+attachRedisAdapter().then(
+  () => {
+    httpServer.listen(port, host, () => {
+      const via = redisUrl ? ` (redis adapter: ${redisAdapterKind})` : "";
+      console.log(`node socket.io peer listening on ${host}:${port}${via}`);
+    });
+  },
+  (err) => {
+    console.error("cannot start:", err.message);
+    process.exit(1);
+  },
+);
 
 function shutdown() {
   io.close();
