@@ -40,6 +40,7 @@ from .errors import ConfigError, StoreUnavailable
 from .handlers import register_core
 from .hub import Hub
 from .logs import log_fields
+from .memory import TRIM_INTERVAL, MemoryTrimmer, glibc_malloc_trim
 from .metrics import Metrics
 from .models import MAX_SLOW_MODE_INTERVAL
 from .moderation import register_moderation
@@ -130,6 +131,7 @@ class RealcastApp:
         self.dashboard = Dashboard(self.hub, self.audit, self.node_id, self.hub.wall)
         self.dashboard.install(self.server)
         self.metrics = Metrics(self) if config.metrics else None
+        self.memory = MemoryTrimmer(lambda: self.server.connection_count, glibc_malloc_trim())
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
 
@@ -165,6 +167,7 @@ class RealcastApp:
         self._tasks = [
             asyncio.create_task(self._every(self.config.analytics_interval, self._send_analytics)),
             asyncio.create_task(self._every(HOUSEKEEPING_INTERVAL, self._housekeeping)),
+            asyncio.create_task(self._every(TRIM_INTERVAL, self.memory.tick)),
             asyncio.create_task(self._every(SNAPSHOT_INTERVAL, self.dashboard.tick)),
         ]
         return self.port
