@@ -71,8 +71,12 @@ async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
         assert status == 0, err
 
 
-@pytest.mark.skipif(shutil.which("node") is None or not NODE_MODULES.is_dir(), reason="needs node + tests/js")
-async def test_js_complete_chat_example(server: ServerProcess, tmp_path: Path) -> None:
+async def run_complete_chat_example(url: str, tmp_path: Path, wrapper: Path | None = None) -> list[str]:
+    """Run the seed's JS example (URL and token substituted) under js/drive_complete_chat.mjs,
+    whose moderator connects to ``url`` too; returns node's output lines once it exited 0.
+
+    ``wrapper``: a module to run instead, which imports ``./drive.mjs`` itself.
+    """
     work = tmp_path / "js"
     work.mkdir()
     # ES modules resolve packages from the importing file's directory, so the scripts run from a
@@ -80,14 +84,18 @@ async def test_js_complete_chat_example(server: ServerProcess, tmp_path: Path) -
     (work / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
     example = (HERE / "js" / "complete_chat_example.mjs").read_text(encoding="utf-8")
     viewer_token = token(APP_A, "user_abc123", "GamerPro")
-    (work / "example.mjs").write_text(substitute(example, server.url, viewer_token), encoding="utf-8")
+    (work / "example.mjs").write_text(substitute(example, url, viewer_token), encoding="utf-8")
     shutil.copy(HERE / "js" / "drive_complete_chat.mjs", work / "drive.mjs")
+    entry = "drive.mjs"
+    if wrapper is not None:
+        shutil.copy(wrapper, work / "main.mjs")
+        entry = "main.mjs"
     mod_token = token(APP_A, "mod", "Mod", moderator_of=[STREAM])
     node = await asyncio.create_subprocess_exec(
         "node",
-        "drive.mjs",
+        entry,
         cwd=work,
-        env={"PATH": realcast_env()["PATH"], "REALCAST_URL": server.url, "MOD_TOKEN": mod_token},
+        env={"PATH": realcast_env()["PATH"], "REALCAST_URL": url, "MOD_TOKEN": mod_token},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -98,7 +106,11 @@ async def test_js_complete_chat_example(server: ServerProcess, tmp_path: Path) -
             node.kill()
     output = out.decode()
     assert node.returncode == 0, output
-    lines = output.splitlines()
+    return output.splitlines()
+
+
+def assert_complete_chat_output(lines: list[str]) -> None:
+    """What the example prints when messages, typing, the viewer count and the ban all reached it."""
     assert "Connected!" in lines
     assert "GamerPro: Hello everyone!" in lines
     assert "Mod is typing..." in lines and "Mod: Welcome!" in lines
@@ -107,38 +119,63 @@ async def test_js_complete_chat_example(server: ServerProcess, tmp_path: Path) -
     assert lines[-1] == "DRIVER OK"
 
 
-async def test_python_sample(server: ServerProcess, tmp_path: Path) -> None:
-    sample = (HERE / "samples" / "seed_python_sample.py.txt").read_text(encoding="utf-8")
-    driver = (HERE / "samples" / "python_driver.py").read_text(encoding="utf-8")
-    script = tmp_path / "sample.py"
-    script.write_text(substitute(sample, server.url, token(APP_A, "py_user", "PyUser")) + "\n" + driver)
+class PythonSample:
+    """The seed's Python sample (URL and token substituted) with samples/python_driver.py appended,
+    run as a child process; ``extra`` is inserted between the two."""
 
-    mod = Peer(server.url)
-    await mod.connect({"token": token(APP_A, "mod", "Mod", moderator_of=[STREAM]), "app_id": APP_A.app_id})
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(script),
-        env=realcast_env(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    output: list[str] = []
+    def __init__(self, url: str, tmp_path: Path, extra: str = "") -> None:
+        sample = (HERE / "samples" / "seed_python_sample.py.txt").read_text(encoding="utf-8")
+        driver = (HERE / "samples" / "python_driver.py").read_text(encoding="utf-8")
+        self.script = tmp_path / "sample.py"
+        self.script.write_text(substitute(sample, url, token(APP_A, "py_user", "PyUser")) + "\n" + extra + driver)
+        self.output: list[str] = []
+        self.proc: asyncio.subprocess.Process | None = None
 
-    async def read_until(marker: str) -> None:
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(self.script),
+            env=realcast_env(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+    async def read_until(self, marker: str) -> None:
+        """Read output lines up to one that starts with ``marker`` (a FAILED line fails the test)."""
+        assert self.proc is not None and self.proc.stdout is not None
         while True:
-            line = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode()  # type: ignore[union-attr]
+            line = (await asyncio.wait_for(self.proc.stdout.readline(), TIMEOUT)).decode()
             if not line:
-                raise AssertionError("sample exited early:\n" + "".join(output))
-            output.append(line)
+                raise AssertionError("sample exited early:\n" + "".join(self.output))
+            self.output.append(line)
             if line.startswith(("FAILED", marker)):
-                assert line.startswith(marker), "".join(output)
+                assert line.startswith(marker), "".join(self.output)
                 return
 
+    async def wait(self) -> int:
+        assert self.proc is not None
+        return await asyncio.wait_for(self.proc.wait(), TIMEOUT)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+@pytest.mark.skipif(shutil.which("node") is None or not NODE_MODULES.is_dir(), reason="needs node + tests/js")
+async def test_js_complete_chat_example(server: ServerProcess, tmp_path: Path) -> None:
+    assert_complete_chat_output(await run_complete_chat_example(server.url, tmp_path))
+
+
+async def test_python_sample(server: ServerProcess, tmp_path: Path) -> None:
+    sample = PythonSample(server.url, tmp_path)
+    mod = Peer(server.url)
+    await mod.connect({"token": token(APP_A, "mod", "Mod", moderator_of=[STREAM]), "app_id": APP_A.app_id})
+    await sample.start()
     try:
         assert (await mod.call("chat:join", {"stream_id": STREAM}))["ok"] is True
-        await read_until("READY")
-        assert output[0].strip() == "Connected to RealCast"  # the sample's own print
+        await sample.read_until("READY")
+        assert sample.output[0].strip() == "Connected to RealCast"  # the sample's own print
         seen = {e for e, _ in mod.received}
         assert {"chat:message", "reaction.sent", "chat:typing", "viewer.joined"} <= seen, mod.received
         message = next(d for e, d in mod.received if e == "chat:message")
@@ -147,14 +184,17 @@ async def test_python_sample(server: ServerProcess, tmp_path: Path) -> None:
             "PyUser",
             "hello from python",
         )
-        await mod.emit("chat:typing", {"stream_id": STREAM})
-        await mod.call("chat:message", {"stream_id": STREAM, "message": "Welcome, Python!"})
-        ack = await mod.call("moderation:ban", {"stream_id": STREAM, "target_user_id": "py_user", "reason": "test"})
-        assert ack["ok"] is True
-        await read_until("DONE")
-        assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
+        await moderate_the_sample(mod, sample)
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await sample.stop()
         await mod.close()
+
+
+async def moderate_the_sample(mod: Peer, sample: PythonSample) -> None:
+    """The moderator's side after READY: typing, a message, the ban; the sample then ends cleanly."""
+    await mod.emit("chat:typing", {"stream_id": STREAM})
+    await mod.call("chat:message", {"stream_id": STREAM, "message": "Welcome, Python!"})
+    ack = await mod.call("moderation:ban", {"stream_id": STREAM, "target_user_id": "py_user", "reason": "test"})
+    assert ack["ok"] is True
+    await sample.read_until("DONE")
+    assert await sample.wait() == 0
