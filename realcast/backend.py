@@ -200,13 +200,12 @@ class BackendApi:
             if action is not None:
                 result, announce = action(state, body)
                 await cluster.save_status(state)
-            viewers = await cluster.viewers(app_id, stream_id)
             snapshot = await cluster.snapshot(app_id, stream_id)
         except (ConnectionError, RedisError):
             return ApiError(503, "the cluster's Redis is unreachable, retry later").response()
         if announce is not None:
             self.hub.emit_to_stream(app_id, stream_id, *announce)
-        status = self._status(state, app_id, stream_id, viewers, snapshot.as_payload(stream_id))
+        status = self._status(state, app_id, stream_id, snapshot.viewers, snapshot.as_payload(stream_id))
         return HttpResponse.json({**status, **result})
 
     def _authenticate(self, request: HttpRequest, app_id: str) -> AppConfig:

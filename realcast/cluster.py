@@ -376,9 +376,12 @@ class ClusterState:
         key = _key(app_id, stream_id, "r")
         field = f"{what}:{int(self._wall())}"
 
-        # Two commands, one reply each: two ops.
-        self._submit(lambda p: p.hincrby(key, field, 1))
-        self._submit(lambda p: p.expire(key, RATE_KEY_TTL))
+        def first_of_its_second(count: object) -> None:
+            # The key's lifetime is renewed once per second that counts something, not per event.
+            if count == 1:
+                self._submit(lambda p: p.expire(key, RATE_KEY_TTL))
+
+        self._submit(lambda p: p.hincrby(key, field, 1), first_of_its_second)
 
     async def snapshot(self, app_id: str, stream_id: str) -> AnalyticsSnapshot:
         """The stream's analytics over the cluster."""

@@ -304,8 +304,11 @@ async def _chat_joined_cluster(hub: Hub, sock: Socket, principal: Principal, sta
     """``chat:joined`` with the cluster's chat members and history (read after this join reached Redis)."""
     assert hub.cluster is not None
     try:
-        online = await hub.cluster.chat_members(state.app_id, state.stream_id)
-        recent = await hub.cluster.recent(state.app_id, state.stream_id, RECENT_MESSAGES)
+        # Queued in the same turn: one pipeline, one round trip.
+        online, recent = await asyncio.gather(
+            hub.cluster.chat_members(state.app_id, state.stream_id),
+            hub.cluster.recent(state.app_id, state.stream_id, RECENT_MESSAGES),
+        )
     except (ConnectionError, RedisError):  # Redis is away: what this node knows, and no history
         online, recent = len(state.chat_users), []
     return _chat_joined(hub, sock, principal, state.stream_id, online, recent)
@@ -446,8 +449,10 @@ async def _stream_subscribed_cluster(hub: Hub, sock: Socket, state: StreamState)
     """``stream:subscribed`` with the status and viewers every node sees."""
     assert hub.cluster is not None
     try:
-        await hub.cluster.load_status(state)
-        viewers = await hub.cluster.viewers(state.app_id, state.stream_id)
+        # Queued in the same turn: one pipeline, one round trip.
+        _, viewers = await asyncio.gather(
+            hub.cluster.load_status(state), hub.cluster.viewers(state.app_id, state.stream_id)
+        )
     except (ConnectionError, RedisError):  # Redis is away: what this node last knew
         viewers = state.viewer_count
     return _stream_subscribed(sock, state, viewers)
