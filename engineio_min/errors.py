@@ -9,6 +9,7 @@ Layer: shared by every layer; imports nothing from the package.
         DecodeError          a malformed Engine.IO/Socket.IO packet or polling payload
         PayloadTooLarge      over max_payload / the packet-count limit
       HandshakeError         a bad HTTP request to the Engine.IO endpoint; carries code + http_status
+      IllegalTransition      a session state machine was asked for a transition its table does not have
       ConnectRefused         raised by a connect hook to refuse a namespace CONNECT (CONNECT_ERROR)
       AckTimeout             an emit-with-ack got no answer in time (also a TimeoutError)
 
@@ -18,6 +19,7 @@ it is a bug.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any, ClassVar
 
 __all__ = [
@@ -25,7 +27,9 @@ __all__ = [
     "ConnectRefused",
     "DecodeError",
     "EngineIOError",
+    "HandshakeCode",
     "HandshakeError",
+    "IllegalTransition",
     "PayloadTooLarge",
     "ProtocolError",
 ]
@@ -47,6 +51,17 @@ class PayloadTooLarge(ProtocolError):
     """A payload is over the configured byte or packet-count limit."""
 
 
+class HandshakeCode(IntEnum):
+    """Engine.IO error codes of a refused HTTP request (the ``code`` of the JSON body)."""
+
+    UNKNOWN_TRANSPORT = 0
+    UNKNOWN_SID = 1
+    BAD_HANDSHAKE_METHOD = 2
+    BAD_REQUEST = 3
+    FORBIDDEN = 4
+    UNSUPPORTED_PROTOCOL_VERSION = 5
+
+
 class HandshakeError(EngineIOError):
     """An HTTP request to the Engine.IO endpoint was refused.
 
@@ -64,10 +79,25 @@ class HandshakeError(EngineIOError):
     }
 
     def __init__(self, code: int, message: str | None = None) -> None:
-        self.code = code
+        self.code = HandshakeCode(code)
         self.message = message if message is not None else self.MESSAGES[code]
-        self.http_status = 403 if code == 4 else 400
+        self.http_status = 403 if code == HandshakeCode.FORBIDDEN else 400
         super().__init__(f"{self.code}: {self.message}")
+
+
+class IllegalTransition(EngineIOError):
+    """A session state machine (engineio_min.protocol) was driven out of its table.
+
+    ``state`` is the state the machine was in and ``event`` what was asked of it. The
+    machines raise it instead of ignoring the request; what the peer sends never raises it
+    (a protocol violation by the peer is a close with ``parse error``), so it means the
+    layer driving the machine has a bug.
+    """
+
+    def __init__(self, state: object, event: str) -> None:
+        self.state = state
+        self.event = event
+        super().__init__(f"{event} is not allowed in state {state}")
 
 
 class ConnectRefused(EngineIOError):
