@@ -1,12 +1,16 @@
 """Socket.IO v5 on top of Engine.IO sessions: namespaces, sockets, acks, rooms, broadcast.
 
-Layer: socketio (uses engine.py's ``EngineSession`` and the codec).
+Layer: socketio, the asyncio glue above ``engineio_min.protocol.socketio`` (uses engine.py's
+``EngineSession``, the codec and the adapter).
 
-``SioConnection`` is the Engine.IO handler of one session: it decodes Socket.IO packets
-(``SioDecoder`` reassembles binary attachments) and drives the ``Socket`` of each joined
-namespace. A packet that breaks the protocol (SPEC §3.2, invalid packets and invalid
-states) closes the whole Engine.IO session with reason ``parse error``, as the reference
-server does.
+The rules of the protocol live in the sans-I/O machine: ``SioConnection`` *is* a
+``SioMachine`` (one object per Engine.IO session) and ``Socket`` *is* a ``NamespaceLink`` (one
+object per joined namespace), so the glue adds no object per session or socket. What this
+module adds is what the machine must not do: it runs the application's hooks and handlers
+(plain functions inline, coroutines as tasks), sets ``ack_requested()``, arms one asyncio
+timer at the machine's ``deadline``, keeps the namespace's sockets and rooms (through its
+adapter), counts for monitoring and logs. A packet that breaks the protocol (SPEC §3.2) closes
+the whole Engine.IO session with ``CloseReason.PARSE_ERROR``, as the reference server does.
 
 Broadcast. ``Namespace.emit(..., to=room)`` encodes the packet once and hands it to the
 namespace's adapter (adapter.py), which keeps the rooms: it frames the packet once into one
@@ -23,22 +27,37 @@ import contextvars
 import inspect
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Final, TypeGuard
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeGuard
 
 from .adapter import Excluded, LocalAdapter
 from .codec.binary import has_binary
-from .codec.json import dumps
-from .codec.sio import InvalidEventPayload, SioDecoder, SioPacket, SioType, encode_event_text, encode_sio
-from .engine import PARSE_ERROR, EngineSession
-from .errors import AckTimeout, ConnectRefused, DecodeError
+from .codec.sio import SioPacket, SioType, encode_event_text, encode_sio
+from .errors import AckTimeout, ConnectRefused
+from .protocol.reasons import CloseReason
+from .protocol.socketio import (
+    AckReceived,
+    ConnectRequested,
+    InvalidEvent,
+    InvalidNamespace,
+    LinkState,
+    NamespaceDisconnected,
+    NamespaceLink,
+    ProtocolViolation,
+    SioEvent,
+    SioMachine,
+)
 
-__all__ = ["AdapterFactory", "Namespace", "SioConnection", "Socket", "ack_requested"]
+if TYPE_CHECKING:
+    from .engine import EngineSession
+    from .fanout import Flusher
+
+__all__ = [
+    "AdapterFactory", "ConnectionServer", "Namespace", "NamespaceServer", "SioConnection", "Socket",
+    "ack_requested",
+]
 
 logger = logging.getLogger("engineio_min.socketio")
-
-CLIENT_NAMESPACE_DISCONNECT: Final = "client namespace disconnect"
-SERVER_NAMESPACE_DISCONNECT: Final = "server namespace disconnect"
 
 ConnectHook = Callable[["Socket", dict[str, Any]], "Awaitable[None] | None"]
 DisconnectHook = Callable[["Socket", str], "Awaitable[None] | None"]
@@ -46,6 +65,41 @@ DisconnectHook = Callable[["Socket", str], "Awaitable[None] | None"]
 InvalidEventHook = Callable[["Socket", str], Any]
 EventHandler = Callable[..., Any]
 AdapterFactory = Callable[["Namespace"], LocalAdapter]
+
+_CONNECTING: Final = LinkState.CONNECTING
+_CONNECTED: Final = LinkState.CONNECTED
+
+
+class NamespaceServer(Protocol):
+    """What a ``Namespace``, its sockets and its adapter use of the server (``Server`` is one)."""
+
+    # Prepended to every socket sid ("{node_id}." on a cluster node, else "").
+    sid_prefix: str
+    # Packets encoded (a broadcast counts once); incremented by every emit.
+    encode_count: int
+    # Builds the namespace's adapter; None: LocalAdapter.
+    adapter_factory: AdapterFactory | None
+    # The write coalescer the adapter queues broadcasts with (fanout.py).
+    flusher: Flusher
+    # This node's name in a cluster (read by the adapters).
+    node_id: str | None
+
+
+class ConnectionServer(NamespaceServer, Protocol):
+    """What a ``SioConnection`` uses of the server, besides what its namespaces use."""
+
+    @property
+    def namespaces(self) -> Mapping[str, Namespace]:
+        """The namespaces a client may join, by name."""
+        ...
+
+    max_attachment_bytes: int
+    attachment_timeout: float
+    # Events refused through Namespace.on_invalid_event.
+    invalid_event_count: int
+    # Refused CONNECTs by reason: "refused", "hook_failed", "invalid_namespace".
+    connect_refusals: dict[str, int]
+
 
 _tasks: set[asyncio.Task[Any]] = set()
 
@@ -92,7 +146,7 @@ def _ack_args(result: Any) -> list[Any]:
 class Namespace:
     """A Socket.IO namespace: its handlers, sockets and rooms."""
 
-    def __init__(self, server: Any, name: str) -> None:
+    def __init__(self, server: NamespaceServer, name: str) -> None:
         self.server = server
         self.name = name
         self.sockets: dict[str, Socket] = {}
@@ -104,7 +158,7 @@ class Namespace:
         # own), and those no handler took; read by monitoring.
         self.event_counts: dict[str, int] = {}
         self.unhandled_event_count = 0
-        factory: AdapterFactory = getattr(server, "adapter_factory", None) or LocalAdapter
+        factory: AdapterFactory = server.adapter_factory or LocalAdapter
         # Rooms and broadcast delivery (adapter.py); replaced by a cluster adapter on a cluster.
         self.adapter: LocalAdapter = factory(self)
 
@@ -191,17 +245,18 @@ class Namespace:
         return self.adapter.broadcast_text(encode_event_text(self.name, event, args), rooms, excluded, droppable, local)
 
 
-class Socket:
-    """One client connected to one namespace."""
+class Socket(NamespaceLink["EngineSession"]):
+    """One client connected to one namespace.
 
-    __slots__ = (
-        "_ack_id", "_acks", "_conn", "_pending", "auth", "connected", "data", "engine",
-        "namespace", "remote_addr", "rooms", "sid",
-    )
+    Its protocol state (CONNECTING, CONNECTED, ...; the emits held before the CONNECT reply,
+    the pending acks) is the ``NamespaceLink`` it is, moved only by its ``SioConnection``.
+    """
+
+    __slots__ = ("_conn", "auth", "data", "namespace", "remote_addr", "rooms", "sid")
 
     def __init__(self, conn: SioConnection, namespace: Namespace, auth: dict[str, Any]) -> None:
+        super().__init__(conn.engine, namespace.name)
         self._conn = conn
-        self.engine: EngineSession = conn.engine
         self.namespace = namespace
         # "{node_id}." first on a cluster node, so that any node can tell whose socket it is.
         self.sid = namespace.server.sid_prefix + secrets.token_urlsafe(15)
@@ -210,119 +265,96 @@ class Socket:
         self.remote_addr = conn.engine.remote_addr
         # The rooms joined (the socket's own sid room is implicit, see LocalAdapter.members).
         self.rooms: set[str] = set()
-        self.connected = False
-        # Emits made before the CONNECT reply is written (inside the connect hook) wait here.
-        self._pending: list[list[str | bytes]] | None = []
-        self._acks: dict[int, Callable[[list[Any]], None]] = {}
-        self._ack_id = 0
 
     def __repr__(self) -> str:
-        return f"<Socket {self.namespace.name} {self.sid}>"
+        return f"<Socket {self.nsp} {self.sid}>"
+
+    @property
+    def connected(self) -> bool:
+        """True from the CONNECT reply until the socket leaves (either side, or the session ends)."""
+        return self.state is _CONNECTED
 
     # -- sending --------------------------------------------------------------------
     def emit(self, event: str, *args: Any) -> None:
         """Send an event to this client. Never waits."""
         if has_binary(args):
-            self._send_packet(SioPacket(SioType.EVENT, self.namespace.name, [event, *args]))
+            self._send_packet(SioPacket(SioType.EVENT, self.nsp, [event, *args]))
             return
         # The common case: one JSON encode, no packet object, no second walk for binary.
         self.namespace.server.encode_count += 1
-        text = encode_event_text(self.namespace.name, event, args)
-        if self._pending is not None:
-            self._pending.append([text[1:]])  # queued parts leave out Engine.IO's "4"
-        else:
-            self.engine.send_text(text)
+        self.send_text(encode_event_text(self.nsp, event, args))
 
     async def call(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
         """Send an event and wait for the client's ack; raises AckTimeout."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Any]] = loop.create_future()
-        ack_id = self._ack_id
-        self._ack_id += 1
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
 
         def resolve(ack_args: list[Any]) -> None:
             if not future.done():
                 future.set_result(ack_args)
 
-        self._acks[ack_id] = resolve
-        self._send_packet(SioPacket(SioType.EVENT, self.namespace.name, [event, *args], ack_id))
+        conn = self._conn
+        ack_id = conn.register_ack(self, resolve)
+        self._send_packet(SioPacket(SioType.EVENT, self.nsp, [event, *args], ack_id))
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise AckTimeout(f"no ack for {event!r} within {timeout} s") from None
         finally:
-            self._acks.pop(ack_id, None)
-
-    def send_parts(self, parts: list[str | bytes]) -> None:
-        """Send an encoded packet: Socket.IO header text, then binary attachments."""
-        if self._pending is not None:
-            self._pending.append(parts)
-            return
-        engine = self.engine
-        header = parts[0]
-        assert isinstance(header, str)
-        engine.send_text("4" + header)
-        for attachment in parts[1:]:
-            assert isinstance(attachment, bytes)
-            engine.send_binary(attachment)
+            conn.forget_ack(self, ack_id)
 
     def _send_packet(self, packet: SioPacket) -> None:
         self.namespace.server.encode_count += 1
         self.send_parts(encode_sio(packet))
+
+    def _send_ack(self, ack_id: int, result: Any) -> None:
+        if self._conn.answer(self, ack_id, _ack_args(result)):
+            self.namespace.server.encode_count += 1
 
     # -- rooms ------------------------------------------------------------------------
     def join(self, room: str) -> None:
         if room in self.rooms:
             return
         self.rooms.add(room)
-        if self.connected:
+        if self.state is _CONNECTED:
             self.namespace.adapter.add(self, room)
 
     def leave(self, room: str) -> None:
         if room not in self.rooms:
             return
         self.rooms.discard(room)
-        if self.connected:
+        if self.state is _CONNECTED:
             self.namespace.adapter.remove(self, room)
 
     # -- lifecycle ----------------------------------------------------------------------
     def disconnect(self, close_engine: bool = False) -> None:
         """Disconnect this socket from its namespace (``41``), or the whole connection."""
-        if not self.connected:
+        if self.state is not _CONNECTED:
             return
-        self._send_packet(SioPacket(SioType.DISCONNECT, self.namespace.name))
-        self._conn.remove(self, SERVER_NAMESPACE_DISCONNECT)
+        self.namespace.server.encode_count += 1
+        self._conn.disconnect(self)
+        self._left(CloseReason.SERVER_NAMESPACE_DISCONNECT)
         if close_engine:
             self.engine.close()
 
-    def _commit(self) -> None:
-        """The connect hook accepted: join rooms, write CONNECT, release buffered emits."""
+    def _entered(self) -> None:
+        """Accepted (the CONNECT reply is written): list it, put it in its rooms."""
         namespace = self.namespace
         adapter = namespace.adapter
-        self.connected = True
         adapter.socket_connected(self)
         namespace.sockets[self.sid] = self
         for room in self.rooms:
             adapter.add(self, room)
-        pending, self._pending = self._pending, None
-        self.send_parts(encode_sio(SioPacket(SioType.CONNECT, namespace.name, {"sid": self.sid})))
-        for parts in pending or ():
-            self.send_parts(parts)
 
-    def _closed(self, reason: str) -> None:
-        """Leave everything (O(rooms joined)) and run the disconnect hook."""
+    def _left(self, reason: str) -> None:
+        """It left CONNECTED: leave everything (O(rooms joined)) and run the disconnect hook."""
         namespace = self.namespace
-        was_connected = self.connected
-        self.connected = False
-        if was_connected:
-            adapter = namespace.adapter
-            adapter.socket_disconnected(self)
-            for room in self.rooms:
-                adapter.remove(self, room)
-            namespace.sockets.pop(self.sid, None)
-        self._acks.clear()
+        adapter = namespace.adapter
+        adapter.socket_disconnected(self)
+        for room in self.rooms:
+            adapter.remove(self, room)
+        namespace.sockets.pop(self.sid, None)
         hook = namespace._disconnect_hook
-        if hook is not None and was_connected:
+        if hook is not None:
             try:
                 result = hook(self, reason)
                 if _is_awaitable(result):
@@ -330,126 +362,105 @@ class Socket:
             except Exception:
                 logger.exception("disconnect hook failed")
 
-    def _receive_ack(self, ack_id: int, args: list[Any]) -> None:
-        callback = self._acks.pop(ack_id, None)
-        if callback is not None:  # an unknown or repeated ack id is ignored (SPEC §3.2)
-            callback(args)
 
-    def _send_ack(self, ack_id: int, result: Any) -> None:
-        if self.connected:
-            self._send_packet(SioPacket(SioType.ACK, self.namespace.name, _ack_args(result), ack_id))
+class SioConnection(SioMachine["EngineSession", Socket]):
+    """The Socket.IO side of one Engine.IO session (its ``EngineHandler``): drives the machine."""
 
+    __slots__ = ("_timer", "_timer_at", "server")
 
-class SioConnection:
-    """The Socket.IO side of one Engine.IO session (an ``EngineHandler``)."""
-
-    __slots__ = ("_attachment_timer", "_connect_timer", "_connecting", "decoder", "engine", "server", "sockets")
-
-    def __init__(self, server: Any, engine: EngineSession, connect_timeout: float) -> None:
-        self.server = server
-        self.engine = engine
-        self.decoder = SioDecoder(server.max_attachment_bytes)
-        # Runs while a binary packet waits for its attachments (Server.attachment_timeout).
-        self._attachment_timer: asyncio.TimerHandle | None = None
-        self.sockets: dict[str, Socket] = {}
-        # Namespace -> packets that arrived while its async connect hook was running.
-        self._connecting: dict[str, list[SioPacket]] = {}
+    def __init__(self, server: ConnectionServer, engine: EngineSession, connect_timeout: float) -> None:
         loop = asyncio.get_running_loop()
-        self._connect_timer: asyncio.TimerHandle | None = loop.call_later(connect_timeout, self._connect_expired)
+        super().__init__(
+            engine,
+            server.namespaces,
+            loop.time(),
+            connect_timeout=connect_timeout,
+            max_attachment_bytes=server.max_attachment_bytes,
+            attachment_timeout=server.attachment_timeout,
+        )
+        self.server = server
+        # One timer, at the machine's deadline (the connect deadline first).
+        self._timer_at = deadline = self.deadline
+        self._timer: asyncio.TimerHandle | None = None
+        if deadline is not None:
+            self._timer = loop.call_at(deadline, self._deadline_passed)
 
-    def _connect_expired(self) -> None:
-        self._connect_timer = None
-        if not self.sockets:
-            self.engine.close()
+    # -- timers -----------------------------------------------------------------------
+    def _rearm(self) -> None:
+        """Move the timer to the machine's deadline (which changed)."""
+        timer = self._timer
+        if timer is not None:
+            timer.cancel()
+        deadline = self._timer_at = self.deadline
+        self._timer = None if deadline is None else asyncio.get_running_loop().call_at(deadline, self._deadline_passed)
+
+    def _deadline_passed(self) -> None:
+        self._timer = self._timer_at = None
+        reason = self.expire(asyncio.get_running_loop().time())
+        if reason is not None:
+            logger.debug("closing %s: %s (a deadline passed)", self.engine.sid, reason)
+            self.engine.close(reason)
+        elif self.deadline is not None:
+            self._rearm()
 
     # -- EngineHandler ----------------------------------------------------------------
     def on_message(self, data: str | bytes) -> None:
-        try:
-            packet = self.decoder.feed(data)
-        except InvalidEventPayload as exc:
-            self._on_invalid_event(exc)
+        result = self.receive(data, asyncio.get_running_loop().time())
+        if self.deadline != self._timer_at:
+            self._rearm()
+        if result is None:
             return
-        except DecodeError as exc:
-            logger.debug("closing %s: %s", self.engine.sid, exc)
-            self.engine.close(PARSE_ERROR)
+        if type(result) is SioPacket:  # the hot path: an EVENT for a connected namespace
+            self._on_event(self.links[result.namespace], result)
             return
-        if packet is None:
-            if self._attachment_timer is None and self.decoder.is_awaiting_attachments:
-                loop = asyncio.get_running_loop()
-                self._attachment_timer = loop.call_later(self.server.attachment_timeout, self._attachments_expired)
-            return
-        if self._attachment_timer is not None:
-            self._attachment_timer.cancel()
-            self._attachment_timer = None
-        self._dispatch(packet)
+        self._handle(result)
 
-    def _attachments_expired(self) -> None:
-        """A binary packet's attachments did not all arrive in time: what came is dropped."""
-        self._attachment_timer = None
-        logger.debug("closing %s: binary attachments incomplete after %s s", self.engine.sid,
-                     self.server.attachment_timeout)
-        self.engine.close(PARSE_ERROR)
+    def on_close(self, reason: str) -> None:
+        timer = self._timer
+        if timer is not None:
+            timer.cancel()
+            self._timer = self._timer_at = None
+        for sock in self.session_closed():
+            sock._left(reason)
 
-    def _on_invalid_event(self, exc: InvalidEventPayload) -> None:
+    # -- what the machine reports ---------------------------------------------------------
+    def _handle(self, result: SioPacket | SioEvent[Socket]) -> None:
+        if type(result) is SioPacket:
+            self._on_event(self.links[result.namespace], result)
+        elif type(result) is AckReceived:
+            result.waiter(result.args)
+        elif type(result) is ConnectRequested:
+            self._on_connect(result)
+        elif type(result) is NamespaceDisconnected:
+            result.link._left(result.reason)
+        elif type(result) is InvalidEvent:
+            self._on_invalid_event(result)
+        elif type(result) is InvalidNamespace:
+            self._count_refusal("invalid_namespace")
+        else:
+            assert type(result) is ProtocolViolation
+            logger.debug("closing %s: %s", self.engine.sid, result.reason)
+            self.engine.close(CloseReason.PARSE_ERROR)
+
+    def _on_invalid_event(self, invalid: InvalidEvent[Socket]) -> None:
         """An EVENT whose JSON did not decode: refuse it through the namespace's hook, if any."""
-        sock = self.sockets.get(exc.namespace)
-        hook = None if sock is None else sock.namespace._invalid_event_hook
-        if sock is None or hook is None or exc.namespace in self._connecting:
-            logger.debug("closing %s: %s", self.engine.sid, exc)
-            self.engine.close(PARSE_ERROR)
+        sock = invalid.link
+        hook = sock.namespace._invalid_event_hook
+        if hook is None:
+            logger.debug("closing %s: %s", self.engine.sid, invalid.reason)
+            self.engine.close(CloseReason.PARSE_ERROR)
             return
         self.server.invalid_event_count += 1
-        token = _ack_requested.set(exc.ack_id is not None)
+        token = _ack_requested.set(invalid.ack_id is not None)
         try:
-            result = hook(sock, str(exc))
+            result = hook(sock, invalid.reason)
         except Exception:
             logger.exception("invalid-event hook failed")
             return
         finally:
             _ack_requested.reset(token)
-        if exc.ack_id is not None:
-            sock._send_ack(exc.ack_id, result)
-
-    def on_close(self, reason: str) -> None:
-        if self._connect_timer is not None:
-            self._connect_timer.cancel()
-            self._connect_timer = None
-        if self._attachment_timer is not None:
-            self._attachment_timer.cancel()
-            self._attachment_timer = None
-        sockets, self.sockets = self.sockets, {}
-        for sock in sockets.values():
-            sock._closed(reason)
-
-    # -- dispatch -----------------------------------------------------------------------
-    def _dispatch(self, packet: SioPacket) -> None:
-        kind = packet.type
-        name = packet.namespace
-        if kind is SioType.CONNECT:
-            self._on_connect(packet)
-            return
-        waiting = self._connecting.get(name)
-        if waiting is not None:
-            waiting.append(packet)
-            return
-        sock = self.sockets.get(name)
-        if sock is None or kind is SioType.CONNECT_ERROR:
-            # A packet for a namespace not joined, or a CONNECT_ERROR from a client.
-            self.engine.close(PARSE_ERROR)
-            return
-        self._dispatch_joined(sock, packet)
-
-    def _dispatch_joined(self, sock: Socket, packet: SioPacket) -> None:
-        kind = packet.type
-        if kind is SioType.EVENT or kind is SioType.BINARY_EVENT:
-            self._on_event(sock, packet)
-        elif kind is SioType.ACK or kind is SioType.BINARY_ACK:
-            assert packet.id is not None
-            sock._receive_ack(packet.id, packet.data)
-        elif kind is SioType.DISCONNECT:
-            self.remove(sock, CLIENT_NAMESPACE_DISCONNECT)
-        else:
-            self.engine.close(PARSE_ERROR)
+        if invalid.ack_id is not None:
+            sock._send_ack(invalid.ack_id, result)
 
     def _on_event(self, sock: Socket, packet: SioPacket) -> None:
         args = packet.data
@@ -483,22 +494,12 @@ class SioConnection:
         if ack_id is not None:
             sock._send_ack(ack_id, result)
 
-    def _on_connect(self, packet: SioPacket) -> None:
-        name = packet.namespace
-        namespace = self.server.namespaces.get(name)
-        if namespace is None:
-            if not name.isprintable() or "," in name:
-                # It is echoed back raw; a control character (\x1e!) would corrupt a polling payload.
-                self.engine.close(PARSE_ERROR)
-                return
-            self._count_refusal("invalid_namespace")
-            self._send_connect_error(name, {"message": "Invalid namespace"})
-            return
-        if name in self.sockets or name in self._connecting:
-            self.engine.close(PARSE_ERROR)  # CONNECT for a namespace already joined
-            return
-        auth = packet.data if isinstance(packet.data, dict) else {}
+    # -- joining a namespace -----------------------------------------------------------------
+    def _on_connect(self, request: ConnectRequested) -> None:
+        namespace = self.server.namespaces[request.namespace]
+        auth = request.auth
         sock = Socket(self, namespace, auth)
+        self.begin_connect(sock)
         hook = namespace._connect_hook
         if hook is None:
             self._accept(sock)
@@ -513,60 +514,43 @@ class SioConnection:
             self._refuse(sock, ConnectRefused("Internal server error"), "hook_failed")
             return
         if _is_awaitable(result):
-            self._connecting[name] = []
             _spawn(self._finish_connect(sock, result))
         else:
             self._accept(sock)
 
     async def _finish_connect(self, sock: Socket, pending: Awaitable[Any]) -> None:
-        name = sock.namespace.name
         try:
             await pending
         except ConnectRefused as refused:
-            self._connecting.pop(name, None)
             self._refuse(sock, refused)
             return
         except Exception:
             logger.exception("connect hook failed")
-            self._connecting.pop(name, None)
             self._refuse(sock, ConnectRefused("Internal server error"), "hook_failed")
             return
-        queued = self._connecting.pop(name, [])
-        if self.engine.closed:
-            return
         self._accept(sock)
-        for packet in queued:
-            if self.engine.closed or name not in self.sockets:
-                break
-            self._dispatch_joined(sock, packet)
 
     def _accept(self, sock: Socket) -> None:
-        if self.engine.closed:
-            return
-        self.sockets[sock.namespace.name] = sock
-        if self._connect_timer is not None:
-            self._connect_timer.cancel()
-            self._connect_timer = None
-        sock._commit()
+        if sock.state is not _CONNECTING:
+            return  # the session closed while the hook ran
+        self.server.encode_count += 1  # the CONNECT reply
+        self.accept(sock, sock.sid)
+        if self.deadline != self._timer_at:
+            self._rearm()
+        sock._entered()
+        # What the client sent while the hook ran, in order (until it leaves or the session ends).
+        while (result := self.take_buffered(sock)) is not None:
+            self._handle(result)
 
     def _refuse(self, sock: Socket, refused: ConnectRefused, reason: str = "refused") -> None:
         self._count_refusal(reason)
+        if sock.state is not _CONNECTING:
+            return  # the session closed while the hook ran
         payload: dict[str, Any] = {"message": refused.message}
         if refused.data is not None:
             payload["data"] = refused.data
-        self._send_connect_error(sock.namespace.name, payload)
+        self.refuse(sock, payload)
 
     def _count_refusal(self, reason: str) -> None:
-        refusals: dict[str, int] = self.server.connect_refusals
+        refusals = self.server.connect_refusals
         refusals[reason] = refusals.get(reason, 0) + 1
-
-    def _send_connect_error(self, name: str, payload: dict[str, Any]) -> None:
-        prefix = "44" if name == "/" else f"44{name},"
-        self.engine.send_text(prefix + dumps(payload))
-
-    def remove(self, sock: Socket, reason: str) -> None:
-        """Take ``sock`` out of this connection (namespace disconnect)."""
-        if self.sockets.get(sock.namespace.name) is sock:
-            del self.sockets[sock.namespace.name]
-            sock._closed(reason)
-

@@ -29,12 +29,17 @@ from engineio_min.errors import DecodeError
 
 __all__ = [
     "DEFAULT_MAX_ATTACHMENT_BYTES",
+    "INVALID_NAMESPACE_MESSAGE",
     "MAX_ATTACHMENTS",
+    "MESSAGE_PREFIX",
     "RESERVED_EVENTS",
     "InvalidEventPayload",
     "SioDecoder",
     "SioPacket",
     "SioType",
+    "encode_connect_error_text",
+    "encode_connect_text",
+    "encode_disconnect_text",
     "encode_event_text",
     "encode_sio",
 ]
@@ -75,6 +80,14 @@ _MAX_ACK_ID: Final = 2**53 - 1
 _MAX_ACK_ID_DIGITS: Final = len(str(_MAX_ACK_ID))
 
 _DEFAULT_NAMESPACE: Final = "/"
+
+# Every Socket.IO packet travels in an Engine.IO MESSAGE, whose type digit comes first:
+# the text parts of encode_sio() go out as MESSAGE_PREFIX + text.
+MESSAGE_PREFIX: Final = "4"
+
+# The CONNECT_ERROR message for a namespace the server does not have (the reference's words,
+# which clients show and match on).
+INVALID_NAMESPACE_MESSAGE: Final = "Invalid namespace"
 
 _CONNECT: Final = SioType.CONNECT
 _DISCONNECT: Final = SioType.DISCONNECT
@@ -171,6 +184,36 @@ def encode_event_text(namespace: str, event: str, args: Sequence[Any]) -> str:
     if namespace == _DEFAULT_NAMESPACE:
         return "42" + payload
     return "42" + namespace + "," + payload
+
+
+def _message_header(type_digits: str, namespace: str) -> str:
+    """``4`` + type + ``namespace,`` (the namespace left out for ``/``)."""
+    if namespace == _DEFAULT_NAMESPACE:
+        return type_digits
+    return type_digits + namespace + ","
+
+
+def encode_connect_text(namespace: str, sid: str) -> str:
+    """The server's CONNECT reply as a whole Engine.IO MESSAGE: ``40{"sid":...}``.
+
+    Equal to ``"4" + encode_sio(SioPacket(SioType.CONNECT, namespace, {"sid": sid}))[0]``.
+    """
+    return _message_header("40", namespace) + dumps({"sid": sid})
+
+
+def encode_connect_error_text(namespace: str, payload: dict[str, Any]) -> str:
+    """A CONNECT_ERROR as a whole Engine.IO MESSAGE: ``44{"message":...}``.
+
+    ``payload`` is ``{"message": str}`` plus ``"data"`` when the refusal carries some. The
+    namespace is echoed as the client wrote it: the caller refuses names with control
+    characters first (one holding ``\x1e`` would break a polling body).
+    """
+    return _message_header("44", namespace) + dumps(payload)
+
+
+def encode_disconnect_text(namespace: str) -> str:
+    """A server-side DISCONNECT as a whole Engine.IO MESSAGE: ``41`` or ``41/admin,``."""
+    return _message_header("41", namespace)
 
 
 # --------------------------------------------------------------------------
