@@ -13,4 +13,5 @@ and fuzzed with hypothesis (``tests/unit/protocol``).
 Modules:
 
 * ``reasons``: why a session or a namespace ended (``CloseReason``), reported once.
+* ``socketio``: the Socket.IO side of one session (``SioMachine``: namespaces, acks, attachments).
 """
