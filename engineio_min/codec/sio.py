@@ -198,7 +198,9 @@ def encode_connect_text(namespace: str, sid: str) -> str:
 
     Equal to ``"4" + encode_sio(SioPacket(SioType.CONNECT, namespace, {"sid": sid}))[0]``.
     """
-    return _message_header("40", namespace) + dumps({"sid": sid})
+    if namespace == _DEFAULT_NAMESPACE:  # (inline: this is on every connect)
+        return "40" + dumps({"sid": sid})
+    return "40" + namespace + "," + dumps({"sid": sid})
 
 
 def encode_connect_error_text(namespace: str, payload: dict[str, Any]) -> str:

@@ -190,9 +190,11 @@ L = TypeVar("L", bound=NamespaceLink[Any])
 
 
 # -- what receive() reports besides EVENT packets ----------------------------------------------
+# (Not frozen: a frozen dataclass pays an object.__setattr__ per field, and ConnectRequested is
+# on the connect path. Treat them as read only.)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConnectRequested:
     """The client asks to join ``namespace`` (which exists and is not joined): build its link,
     ``begin_connect`` it, run the connect hook, then ``accept`` or ``refuse``."""
@@ -201,14 +203,14 @@ class ConnectRequested:
     auth: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InvalidNamespace:
     """A CONNECT to a namespace the server does not have; its CONNECT_ERROR is written."""
 
     namespace: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AckReceived(Generic[L]):
     """The client answered an emit with an ack: call ``waiter(args)`` (once: the id is gone)."""
 
@@ -217,7 +219,7 @@ class AckReceived(Generic[L]):
     args: list[Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NamespaceDisconnected(Generic[L]):
     """``link`` left CONNECTED for ``reason`` (reported once per link)."""
 
@@ -225,7 +227,7 @@ class NamespaceDisconnected(Generic[L]):
     reason: CloseReason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InvalidEvent(Generic[L]):
     """An EVENT for a CONNECTED namespace whose JSON did not decode. The application may
     refuse it (answering ``ack_id`` if any); otherwise it is a protocol violation."""
@@ -235,7 +237,7 @@ class InvalidEvent(Generic[L]):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProtocolViolation:
     """The client broke the protocol: close the session with ``CloseReason.PARSE_ERROR``."""
 
