@@ -128,8 +128,7 @@ class EngineSession(EioSessionMachine):
     """
 
     __slots__ = (
-        "_grace_timer", "_heartbeat", "_parked", "_pending", "_probe", "_upgrade_timer", "endpoint", "handler",
-        "remote_addr", "sid", "ws",
+        "_heartbeat", "_parked", "_pending", "_probe", "_timer", "endpoint", "handler", "remote_addr", "sid", "ws",
     )
 
     def __init__(self, endpoint: EngineEndpoint, sid: str, remote_addr: str) -> None:
@@ -141,10 +140,11 @@ class EngineSession(EioSessionMachine):
         self.handler: EngineHandler | None = None
         self._parked: Responder | None = None
         self._probe: WsConnection | None = None
-        self._grace_timer: asyncio.TimerHandle | None = None
         # The heartbeat deadline this session waits for, in one of the endpoint's queues.
         self._heartbeat: Entry[EngineSession] | None = None
-        self._upgrade_timer: asyncio.TimerHandle | None = None
+        # The upgrade or the closing deadline: never both (the machine disarms the upgrade's
+        # before it closes), so one slot.
+        self._timer: asyncio.TimerHandle | None = None
         # What this loop turn sent, written at its end (see fanout.py): WebSocket frames or
         # polling records, and shared broadcast batches.
         self._pending: list[bytes | str | FrameBatch | BatchSlice] | None = None
@@ -388,10 +388,9 @@ class EngineSession(EioSessionMachine):
             self._heartbeat = self.endpoint.ping_due.add(self)
         elif deadline is Deadline.PONG:
             self._heartbeat = self.endpoint.pong_due.add(self)
-        elif deadline is Deadline.UPGRADE:
-            self._upgrade_timer = asyncio.get_running_loop().call_at(at, self._deadline_timer, deadline)
         else:
-            self._grace_timer = asyncio.get_running_loop().call_at(at, self._deadline_timer, deadline)
+            assert self._timer is None, "the upgrade and the closing deadline at once"
+            self._timer = asyncio.get_running_loop().call_at(at, self._deadline_timer, deadline)
 
     def _disarm(self, deadline: Deadline) -> None:
         if deadline is Deadline.PING or deadline is Deadline.PONG:
@@ -399,18 +398,12 @@ class EngineSession(EioSessionMachine):
             if heartbeat is not None:
                 heartbeat.cancel()  # the queue must not keep a closed session alive
             return
-        if deadline is Deadline.UPGRADE:
-            timer, self._upgrade_timer = self._upgrade_timer, None
-        else:
-            timer, self._grace_timer = self._grace_timer, None
+        timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
 
     def _deadline_timer(self, deadline: Deadline) -> None:
-        if deadline is Deadline.UPGRADE:
-            self._upgrade_timer = None
-        else:
-            self._grace_timer = None
+        self._timer = None
         self.deadline_passed(deadline, _now())
 
     # -- internals --------------------------------------------------------------

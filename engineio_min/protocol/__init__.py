@@ -13,4 +13,5 @@ and fuzzed with hypothesis (``tests/unit/protocol``).
 Modules:
 
 * ``reasons``: why a session or a namespace ended (``CloseReason``), reported once.
+* ``engine``: one Engine.IO server session (``EioSessionMachine``: polling, upgrade, heartbeat, close).
 """

@@ -170,14 +170,14 @@ class EioTiming:
 class EioSessionMachine:
     """The rules of one Engine.IO server session; subclass it to drive it (module docstring).
 
-    Attributes the driver may read: ``state``, ``closed`` (True from CLOSING on),
+    Attributes the driver may read: ``state``, ``closed`` (True from CLOSING on), ``transport``,
     ``poll_parked`` (a GET waits for an answer), ``awaiting_pong``, ``outbox`` (polling
     records not yet fetched) and ``outbox_bytes`` (their length). The driver may append
     records to ``outbox`` itself (the one-write-per-turn path does) if it then adds their
     length to ``outbox_bytes`` and calls ``records_queued``.
     """
 
-    __slots__ = ("awaiting_pong", "closed", "outbox", "outbox_bytes", "poll_parked", "state", "timing")
+    __slots__ = ("awaiting_pong", "closed", "outbox", "outbox_bytes", "poll_parked", "state", "timing", "transport")
 
     def __init__(self, timing: EioTiming) -> None:
         self.timing = timing
@@ -187,11 +187,9 @@ class EioSessionMachine:
         self.awaiting_pong = False
         self.outbox: list[str] = []
         self.outbox_bytes = 0
-
-    @property
-    def transport(self) -> str:
-        """The transport that carries the session: ``"websocket"`` once upgraded, else ``"polling"``."""
-        return "websocket" if self.state is EioState.WEBSOCKET else "polling"
+        # "polling", or "websocket" once opened or upgraded there; kept after the close, so
+        # that the application can tell which transport a closed session was on.
+        self.transport = "polling"
 
     def _transition(self, event: EioEvent) -> None:
         state = self.state
@@ -210,6 +208,7 @@ class EioSessionMachine:
     def open_websocket(self, now: float) -> None:
         """The handshake WebSocket is being accepted with the OPEN packet."""
         self._transition(EioEvent.OPEN_WEBSOCKET)
+        self.transport = "websocket"
         self._arm(Deadline.PING, now + self.timing.ping_interval)
 
     def deadline_passed(self, deadline: Deadline, now: float) -> None:
@@ -371,8 +370,12 @@ class EioSessionMachine:
         return packets
 
     def records_queued(self) -> None:
-        """Records were appended to ``outbox``: answer the parked GET if it may take them."""
-        if self.poll_parked and self.outbox and (self.state is EioState.POLLING or self.state is EioState.PROBING):
+        """Records were appended to ``outbox``: answer the parked GET with them, if one waits.
+
+        (A GET is parked only in POLLING and PROBING: the one found at ``2probe`` is answered
+        with a noop, and later ones are not parked, so no state test is needed here.)
+        """
+        if self.poll_parked and self.outbox:
             self.poll_parked = False
             self._answer_poll(self._take_records())
 
@@ -432,7 +435,8 @@ class EioSessionMachine:
         self._transition(EioEvent.PROBE_FAILED)
         self._disarm(Deadline.UPGRADE)
         self._probe_close()
-        self.records_queued()  # what waited during the probe goes to the parked GET
+        # Nothing to hand to a parked GET here: one parked while PROBING took the records as
+        # they came, and none is parked while UPGRADING (each is answered with a noop).
 
     def _finish_upgrade(self) -> None:
         self._disarm(Deadline.UPGRADE)
@@ -440,6 +444,7 @@ class EioSessionMachine:
         if self.closed:
             return
         self._transition(EioEvent.UPGRADE)
+        self.transport = "websocket"
         if self.poll_parked:
             self.poll_parked = False
             self._answer_poll(NOOP_TEXT)
