@@ -37,6 +37,7 @@ from typing import Final, Protocol
 
 from .budget import BufferBudget
 from .codec.eio import (
+    BINARY_PREFIX,
     EIO_VERSION,
     MESSAGE_PREFIX,
     PING_TEXT,
@@ -346,7 +347,7 @@ class EngineSession(EioSessionMachine):
         ws.handler = _SessionWsHandler(self)
         self.ws = ws
         for record in records:
-            if record[:1] == "b":
+            if record[:1] == BINARY_PREFIX:
                 packet = decode_eio(record)
                 assert isinstance(packet.data, bytes)
                 ws.write(binary_frame(packet.data))

@@ -22,6 +22,7 @@ from typing import Final
 from engineio_min.errors import DecodeError
 
 __all__ = [
+    "BINARY_PREFIX",
     "CLOSE_TEXT",
     "EIO_VERSION",
     "MESSAGE_PREFIX",
@@ -87,7 +88,9 @@ _TYPE_DIGITS: Final[tuple[str, ...]] = tuple(str(t.value) for t in EioType)
 # "not 0-6" without a separate range check.
 _DIGIT_TYPES: Final[dict[str, EioType]] = {str(t.value): t for t in EioType}
 _MESSAGE: Final = EioType.MESSAGE
-_BINARY_PREFIX: Final = "b"
+# A polling record that starts with it is a binary MESSAGE in base64.
+BINARY_PREFIX: Final[str] = "b"
+_BINARY_PREFIX: Final = BINARY_PREFIX
 
 
 def _check_binary(packet_type: EioType, data: bytes) -> bytes:
