@@ -43,6 +43,13 @@ upgraded, upgrading or closing session is refused (``probe_opened`` returns Fals
 accept it and close it at once). ``request_close`` on a closed session does nothing, and
 packets that arrive after the close are dropped: transports deliver what was in flight.
 
+Inputs: ``open_polling`` / ``open_websocket`` (the handshake), ``deadline_passed`` (a timer
+it armed), ``frame_received`` (the session's WebSocket), ``poll_get``, ``poll_post`` then
+``packets_received``, ``poll_aborted`` (a parked GET's client left), ``records_queued``
+(the driver appended to ``outbox``), ``probe_opened`` / ``probe_received`` / ``probe_closed``
+and ``request_close``. Before a close or an upgrade the machine asks the driver to write
+what it coalesced (``_flush_queued``), so what was sent before goes out before.
+
 Outputs: answers for a parked GET (``_answer_poll``, ``_refuse_poll``), packets to queue on
 the current transport (``_send_packet``), probe frames (``_probe_write``, ``_probe_close``,
 ``_upgraded``), the WebSocket's close, events for the application (``_message``, and
