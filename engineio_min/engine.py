@@ -1,27 +1,27 @@
 """Engine.IO v4 sessions and the endpoint that serves them over HTTP and WebSocket.
 
-Layer: engine (asyncio timers + the transports below; the codec for packets).
+Layer: engine (asyncio timers + the transports below; the rules in protocol/engine.py).
 
-Theory of operation. An ``EngineEndpoint`` owns the sessions of one mount path. A
-session starts on a handshake (a polling GET, or a WebSocket without ``sid``) and lives
-until ``close(reason)``; at that moment its sid is forgotten, so every later request that
-names it gets ``400 {"code":1}``. A session is on exactly one transport at a time:
+Theory of operation. An ``EngineEndpoint`` owns the sessions of one mount path: it checks
+requests (transport, origin, sid, protocol version), answers handshakes, and hands a
+session's GETs, POSTs and WebSockets to the session. Every HTTP refusal is built by
+``EngineEndpoint.refusal``.
 
-* polling: outgoing packets are polling records in ``_outbox``; a GET that finds it empty
-  is parked in ``_parked`` until something is queued, the heartbeat pings, or the session
-  closes. One GET at a time (Engine.IO protocol, "HTTP long-polling").
-* websocket: ``ws`` is set and every packet is written as a frame at once.
+``EngineSession`` is glue. Every rule of a session (which transport carries it, polling
+and the one parked GET, the upgrade probe, the heartbeat, how it closes, the close reason
+reported once) lives in the sans-I/O machine it subclasses,
+``protocol.engine.EioSessionMachine``. The session feeds it what arrives, with the loop's
+clock as ``now``, and carries out what it asks: it holds the responder of a parked GET,
+the session's WebSocket and the probe, arms the timers (the heartbeat on the endpoint's
+``DeadlineQueue``s, one loop timer for all sessions; ``call_at`` for the rare upgrade and
+closing deadlines) and writes bytes.
 
-Upgrade (Engine.IO protocol, "Upgrade"): a WebSocket that names a polling session's sid is
-a probe. ``2probe`` is answered ``3probe``; from then on every GET is answered ``6`` (noop)
-and queued packets wait; ``5`` moves the session onto the WebSocket and flushes the queue
-there in order, so nothing is lost or reordered. Any other packet on the probe closes it
-and the session stays on polling.
-
-Heartbeat (Engine.IO protocol, "Heartbeat"): one timer per session. ``pingInterval``
-after the handshake (or the last pong) the server sends ``2`` and arms ``pingTimeout``;
-a ``3`` re-arms the interval; expiry closes the session (reason ``ping timeout``) at once,
-never lazily on the next request.
+Sending stays here, because it is the broadcast path: what a loop turn sends is coalesced
+in ``_pending`` (frames, polling records, shared ``FrameBatch``es) and written once at the
+end of the turn (fanout.py's ``Flusher``): a WebSocket write, or records appended to the
+machine's ``outbox`` (then ``records_queued`` answers a parked GET). The slow-consumer
+policy (``max_buffered_bytes``, ``droppable_buffered_bytes``, the process's BufferBudget)
+is applied on that path.
 """
 
 from __future__ import annotations
@@ -32,15 +32,27 @@ import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Final, Protocol
 
 from .budget import BufferBudget
-from .codec.eio import EioPacket, EioType, decode_eio, encode_eio_polling
+from .codec.eio import (
+    BINARY_PREFIX,
+    EIO_VERSION,
+    MESSAGE_PREFIX,
+    PING_TEXT,
+    PONG_PROBE_TEXT,
+    EioPacket,
+    EioType,
+    decode_eio,
+    encode_eio_polling,
+)
 from .codec.handshake import encode_open
-from .codec.payload import MAX_PACKETS_PER_RESPONSE, SEPARATOR, PayloadDecoder
-from .errors import DecodeError, HandshakeError, PayloadTooLarge
+from .errors import HandshakeCode, HandshakeError
 from .fanout import BatchSlice, Flusher, FrameBatch, open_reference
 from .heartbeat import DeadlineQueue, Entry
+from .protocol.engine import Deadline, EioSessionMachine, EioTiming
+from .protocol.reasons import CloseReason
 from .transport.http import HttpConnection, HttpRequest, HttpResponse, Responder
 from .transport.websocket import (
     CLOSE_GOING_AWAY,
@@ -51,26 +63,15 @@ from .transport.websocket import (
     text_frame,
 )
 
-__all__ = ["EngineEndpoint", "EngineHandler", "EngineOptions", "EngineSession"]
+__all__ = ["EngineEndpoint", "EngineHandler", "EngineOptions", "EngineSession", "Refusal"]
 
 logger = logging.getLogger("engineio_min.engine")
 
-EIO_VERSION: Final = "4"
-PING_FRAME: Final = text_frame("2")
-PROBE_PONG_FRAME: Final = text_frame("3probe")
-# The reference server gives up on an unfinished upgrade after 10 s.
-UPGRADE_TIMEOUT: Final = 10.0
-# How long a server-closed polling session waits for the GET that carries its "1".
-CLOSING_GRACE: Final = 5.0
+PING_FRAME: Final = text_frame(PING_TEXT)
+PROBE_PONG_FRAME: Final = text_frame(PONG_PROBE_TEXT)
 _TEXT_HEADERS: Final = {"Cache-Control": "no-store"}
 
-# Close reasons (Engine.IO protocol, "Session close"); the Socket.IO layer reuses them.
-TRANSPORT_CLOSE: Final = "transport close"
-TRANSPORT_ERROR: Final = "transport error"
-PARSE_ERROR: Final = "parse error"
-PING_TIMEOUT: Final = "ping timeout"
-FORCED_CLOSE: Final = "forced close"
-SERVER_SHUTDOWN: Final = "server shutting down"
+# socketio.py imports this name; CloseReason is the vocabulary now.
 
 
 class EngineHandler(Protocol):
@@ -80,7 +81,7 @@ class EngineHandler(Protocol):
         """One Engine.IO message: str for text, bytes for binary."""
 
     def on_close(self, reason: str) -> None:
-        """The session is closed; ``reason`` is one of the close reasons above."""
+        """The session is closed; ``reason`` is a ``CloseReason`` (a str)."""
 
 
 # URL-safe without escaping, and no "." (the separator from the random part of a sid).
@@ -119,37 +120,39 @@ class EngineOptions:
 SessionFactory = Callable[["EngineSession"], EngineHandler]
 
 
-class EngineSession:
-    """One Engine.IO session; see the module docstring."""
+class EngineSession(EioSessionMachine):
+    """One Engine.IO session: the machine's rules (protocol/engine.py) carried over sockets.
+
+    What this class adds to the machine is I/O: the responder of a parked GET, the
+    WebSockets, the timers, and the one-write-per-turn send path.
+    """
 
     __slots__ = (
-        "_awaiting_pong", "_closing_reply", "_heartbeat", "_outbox", "_outbox_bytes", "_parked", "_pending",
-        "_probe", "_timer", "_upgrade_timer", "_upgrading", "closed", "endpoint", "handler", "remote_addr",
-        "sid", "transport_name", "ws",
+        "_heartbeat", "_parked", "_pending", "_probe", "_timer", "endpoint", "handler", "remote_addr", "sid", "ws",
     )
 
-    def __init__(self, endpoint: EngineEndpoint, sid: str, transport_name: str, remote_addr: str) -> None:
+    def __init__(self, endpoint: EngineEndpoint, sid: str, remote_addr: str) -> None:
+        super().__init__(endpoint.timing)
         self.endpoint = endpoint
         self.sid = sid
-        self.transport_name = transport_name
         self.remote_addr = remote_addr
         self.ws: WsConnection | None = None
-        self.closed = False
         self.handler: EngineHandler | None = None
-        self._outbox: list[str] = []
-        self._outbox_bytes = 0
         self._parked: Responder | None = None
         self._probe: WsConnection | None = None
-        self._upgrading = False
-        self._timer: asyncio.TimerHandle | None = None  # the closing grace period (polling)
         # The heartbeat deadline this session waits for, in one of the endpoint's queues.
         self._heartbeat: Entry[EngineSession] | None = None
-        self._awaiting_pong = False
-        self._upgrade_timer: asyncio.TimerHandle | None = None
-        self._closing_reply = False
+        # The upgrade or the closing deadline: never both (the machine disarms the upgrade's
+        # before it closes), so one slot.
+        self._timer: asyncio.TimerHandle | None = None
         # What this loop turn sent, written at its end (see fanout.py): WebSocket frames or
         # polling records, and shared broadcast batches.
         self._pending: list[bytes | str | FrameBatch | BatchSlice] | None = None
+
+    @property
+    def transport_name(self) -> str:
+        """``"polling"`` or ``"websocket"`` (monitoring reads it)."""
+        return self.transport
 
     # -- sending (used by the layer above; none of these wait) --------------------
     def send_text(self, text: str) -> None:
@@ -224,8 +227,8 @@ class EngineSession:
             data = _frame_bytes(pending[0]) if len(pending) == 1 else b"".join([_frame_bytes(item) for item in pending])
             self._write_ws(ws, data)
             return
-        outbox = self._outbox
-        size = self._outbox_bytes
+        outbox = self.outbox
+        size = self.outbox_bytes
         for item in pending:
             if isinstance(item, FrameBatch | BatchSlice):
                 texts = item.texts if isinstance(item, FrameBatch) else item.texts()
@@ -235,60 +238,139 @@ class EngineSession:
                 assert isinstance(item, str)
                 outbox.append(item)
                 size += len(item)
-        self._outbox_bytes = size
+        self.outbox_bytes = size
         if size > self.endpoint.options.max_buffered_bytes:
             self._slow_consumer()
             return
-        self._flush_parked()
-        if self._outbox:  # no GET to take it now: a backlog, counted against the budget
+        self.records_queued()
+        if outbox:  # no GET to take it now: a backlog, counted against the budget
             self.endpoint.budget.note(self)
 
     def buffered_bytes(self) -> int:
         """Bytes queued for this client and not yet taken by the kernel."""
         ws = self.ws
-        return ws.buffered() if ws is not None else self._outbox_bytes
+        return ws.buffered() if ws is not None else self.outbox_bytes
 
-    def close(self, reason: str = FORCED_CLOSE) -> None:
+    def close(self, reason: str = CloseReason.FORCED_CLOSE) -> None:
         """Close the session (idempotent) and tell the handler."""
-        if self.closed:
+        if not self.closed:
+            self.request_close(reason, _now())
+
+    # -- receiving ----------------------------------------------------------------
+    def receive(self, data: str | bytes) -> None:
+        """One Engine.IO packet from the client's WebSocket."""
+        if isinstance(data, str) and data[:1] == MESSAGE_PREFIX:
+            # Hot path: a text message; skip the machine's checks and any packet object.
+            if self.handler is not None:
+                self.handler.on_message(data[1:])
             return
-        if self._pending is not None:
-            self.flush_pending()  # what was sent before the close goes out before it
-        self.closed = True
-        self._cancel_timers()
-        # A shutdown only ends the transport, as a network failure would: the stock clients
-        # reconnect after a transport close, but python-engineio takes a "1" for a server
-        # disconnect and stays away, so a polling session gets no "1" then (issue 12).
-        shutdown = reason == SERVER_SHUTDOWN
+        self.frame_received(data, _now())
+
+    # -- heartbeat (the endpoint's DeadlineQueues call these) ---------------------------
+    def send_ping(self) -> None:
+        self._heartbeat = None
+        self.deadline_passed(Deadline.PING, _now())
+
+    def ping_timed_out(self) -> None:
+        self._heartbeat = None
+        self.deadline_passed(Deadline.PONG, _now())
+
+    # -- polling ------------------------------------------------------------------
+    def handle_get(self, request: HttpRequest, responder: Responder) -> None:
+        answer = self.poll_get(_now())
+        if answer is None:
+            self._parked = responder
+            responder.on_abort = self._on_get_aborted
+        elif isinstance(answer, HandshakeCode):
+            responder.send(self.endpoint.refusal(HandshakeError(answer), request))
+        else:
+            responder.send(self.endpoint.text_response(answer, request))
+
+    def _on_get_aborted(self) -> None:
+        self._parked = None
+        self.poll_aborted(_now())
+
+    def handle_post(self, request: HttpRequest, responder: Responder) -> None:
+        binary = request.headers.get("content-type", "").startswith("application/octet-stream")
+        now = _now()
+        packets = self.poll_post(request.body, binary, now)
+        if isinstance(packets, HandshakeCode):
+            responder.send(self.endpoint.refusal(HandshakeError(packets), request))
+            return
+        responder.send(self.endpoint.ok_response(request))
+        self.packets_received(packets, now)
+
+    # -- upgrade ------------------------------------------------------------------
+    def probe_message(self, ws: WsConnection, data: str | bytes) -> None:
+        if ws is not self._probe:
+            ws.close()
+            return
+        self.probe_received(data, _now())
+
+    def probe_ended(self, ws: WsConnection) -> None:
+        if ws is self._probe:
+            self._probe = None
+            self.probe_closed()
+
+    # -- the machine's outputs --------------------------------------------------------
+    def _answer_poll(self, body: str) -> None:
+        parked, self._parked = self._parked, None
+        if parked is not None:
+            parked.send(self.endpoint.text_response(body))
+
+    def _refuse_poll(self) -> None:
+        parked, self._parked = self._parked, None
+        if parked is not None:
+            # An error, so every client counts it as a transport failure and reconnects.
+            parked.send(self.endpoint.refusal(Refusal.SHUTTING_DOWN), close=True)
+
+    def _send_packet(self, text: str) -> None:
+        if self.ws is None:
+            self._queue(text)
+        else:
+            self._queue(PING_FRAME if text is PING_TEXT else text_frame(text))
+
+    def _probe_write(self, text: str) -> None:
+        if self._probe is not None:
+            self._probe.write(PROBE_PONG_FRAME if text is PONG_PROBE_TEXT else text_frame(text))
+
+    def _probe_close(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.handler = _CLOSED_WS_HANDLER  # the machine knows the probe is over
+            probe.close()
+
+    def _upgraded(self, records: list[str]) -> None:
+        ws, self._probe = self._probe, None
+        assert ws is not None
+        ws.handler = _SessionWsHandler(self)
+        self.ws = ws
+        for record in records:
+            if record[:1] == BINARY_PREFIX:
+                packet = decode_eio(record)
+                assert isinstance(packet.data, bytes)
+                ws.write(binary_frame(packet.data))
+            else:
+                ws.write(text_frame(record))
+
+    def _close_websocket(self, going_away: bool) -> None:
         ws = self.ws
         if ws is not None:
-            ws.close(CLOSE_GOING_AWAY if shutdown else CLOSE_NORMAL)
             # The socket lives on for the closing handshake; it must not keep this session
             # (and everything above it) reachable through a cycle meanwhile.
             ws.handler = _CLOSED_WS_HANDLER
-        elif reason == FORCED_CLOSE and self.transport_name == "polling" and (self._parked is None or self._outbox):
-            # Engine.IO protocol, polling close. What was queued before the close (a "41", say)
-            # goes out first, and the "1" in a response of its own: socket.io-client acts on a
-            # "1" before the other packets of the same response. So keep the sid reachable
-            # for those GETs, a short while.
-            self._closing_reply = True
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(CLOSING_GRACE, self._forget)
-            if self._parked is not None:
-                self._answer_parked(self._take_outbox())
-        if not self._closing_reply:
-            self._forget()
-        parked, self._parked = self._parked, None
-        if parked is not None:
-            if shutdown:
-                # An error, so every client counts it as a transport failure and reconnects.
-                parked.send(HttpResponse.json({"code": -1, "message": "Server shutting down"}, 503), close=True)
-            else:
-                parked.send(self.endpoint.text_response("6" if reason == TRANSPORT_CLOSE else "1"))
-        if self._probe is not None:
-            self._probe.close()
-            self._probe.handler = _CLOSED_WS_HANDLER
-            self._probe = None
+            ws.close(CLOSE_GOING_AWAY if going_away else CLOSE_NORMAL)
+
+    def _flush_queued(self) -> None:
+        if self._pending is not None:
+            self.flush_pending()
+
+    def _message(self, data: str | bytes) -> None:
+        handler = self.handler
+        if handler is not None:
+            handler.on_message(data)
+
+    def _closed(self, reason: str) -> None:
         handler, self.handler = self.handler, None
         if handler is not None:
             try:
@@ -296,175 +378,33 @@ class EngineSession:
             except Exception:
                 logger.exception("close handler failed for session %s", self.sid)
 
-    # -- receiving ----------------------------------------------------------------
-    def receive(self, data: str | bytes) -> None:
-        """One Engine.IO packet from the client (a frame, or one polling record)."""
-        if isinstance(data, str) and data[:1] == "4":
-            # Hot path: a text message; skip building an EioPacket.
-            if self.handler is not None:
-                self.handler.on_message(data[1:])
-            return
-        try:
-            packet = decode_eio(data)
-        except DecodeError:
-            self.close(PARSE_ERROR)
-            return
-        self._receive_packet(packet)
+    def _forget(self) -> None:
+        self.endpoint.sessions.pop(self.sid, None)
 
-    def _receive_packet(self, packet: EioPacket) -> None:
-        kind = packet.type
-        if kind is EioType.MESSAGE:
-            if self.handler is not None:
-                self.handler.on_message(packet.data)
-        elif kind is EioType.PONG:
-            self._on_pong()
-        elif kind is EioType.CLOSE:
-            self.close(TRANSPORT_CLOSE)
-        elif kind is EioType.PING:
-            # v4: only the server pings ("invalid heartbeat direction").
-            self.close(PARSE_ERROR)
-        # OPEN, UPGRADE and NOOP outside an upgrade are ignored, as the reference does.
-
-    # -- heartbeat ----------------------------------------------------------------
-    def start_heartbeat(self) -> None:
-        self._heartbeat = self.endpoint.ping_due.add(self)
-
-    def send_ping(self) -> None:
-        """The ping interval is over: ping, then wait ``ping_timeout`` for the pong."""
-        self._queue(PING_FRAME if self.ws is not None else "2")
-        self._awaiting_pong = True
-        self._heartbeat = self.endpoint.pong_due.add(self)
-
-    def ping_timed_out(self) -> None:
-        self._heartbeat = None
-        self.close(PING_TIMEOUT)
-
-    def _on_pong(self) -> None:
-        # An unsolicited pong changes nothing (and cannot pile up deadlines).
-        if self._awaiting_pong:
-            self._awaiting_pong = False
-            if self._heartbeat is not None:
-                self._heartbeat.cancel()
+    def _arm(self, deadline: Deadline, at: float) -> None:
+        # The heartbeat uses the endpoint's queues (one loop timer for every session: their
+        # delay is the same, so ``at`` is loop.time() + delay there too).
+        if deadline is Deadline.PING:
             self._heartbeat = self.endpoint.ping_due.add(self)
-
-    # -- polling ----------------------------------------------------------------
-    def _flush_parked(self) -> None:
-        if self._parked is not None and self._outbox and not self._upgrading:
-            self._answer_parked(self._take_outbox())
-
-    def _take_outbox(self) -> str:
-        # python-engineio clients refuse a payload of more than 16 packets.
-        batch = self._outbox[:MAX_PACKETS_PER_RESPONSE]
-        del self._outbox[:MAX_PACKETS_PER_RESPONSE]
-        self._outbox_bytes = sum(len(r) for r in self._outbox) if self._outbox else 0
-        return SEPARATOR.join(batch)
-
-    def _answer_parked(self, body: str) -> None:
-        parked, self._parked = self._parked, None
-        if parked is not None:
-            parked.send(self.endpoint.text_response(body))
-
-    def handle_get(self, request: HttpRequest, responder: Responder) -> None:
-        endpoint = self.endpoint
-        if self._closing_reply:
-            if self._outbox:
-                responder.send(endpoint.text_response(self._take_outbox(), request))
-            else:
-                self._forget()
-                responder.send(endpoint.text_response("6\x1e1", request))
-            return
-        if self._parked is not None:
-            # Engine.IO protocol: one GET at a time. The pending GET gets "1", this one 400.
-            responder.send(endpoint.error_response(HandshakeError(3), request))
-            self.close(TRANSPORT_ERROR)
-            return
-        if self._upgrading:
-            responder.send(endpoint.text_response("6", request))
-            return
-        if self._outbox:
-            responder.send(endpoint.text_response(self._take_outbox(), request))
-            return
-        self._parked = responder
-        responder.on_abort = self._on_get_aborted
-
-    def _on_get_aborted(self) -> None:
-        self._parked = None
-        self.close(TRANSPORT_ERROR)
-
-    def handle_post(self, request: HttpRequest, responder: Responder) -> None:
-        endpoint = self.endpoint
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith("application/octet-stream"):
-            responder.send(endpoint.error_response(HandshakeError(3), request))
-            self.close(TRANSPORT_ERROR)
-            return
-        decoder = PayloadDecoder()
-        try:
-            packets = decoder.feed(request.body)
-            packets += decoder.finish()
-        except (DecodeError, PayloadTooLarge):
-            responder.send(endpoint.error_response(HandshakeError(3), request))
-            self.close(PARSE_ERROR)
-            return
-        responder.send(endpoint.ok_response(request))
-        for packet in packets:
-            if self.closed:
-                break
-            self._receive_packet(packet)
-
-    # -- upgrade ----------------------------------------------------------------
-    def start_probe(self, ws: WsConnection) -> None:
-        self._probe = ws
-        loop = asyncio.get_running_loop()
-        self._upgrade_timer = loop.call_later(UPGRADE_TIMEOUT, self._abort_probe)
-
-    def probe_message(self, ws: WsConnection, data: str | bytes) -> None:
-        if ws is not self._probe or self.closed:
-            ws.close()
-            return
-        if data == "2probe":
-            ws.write(PROBE_PONG_FRAME)
-            self._upgrading = True
-            if self._parked is not None:
-                self._answer_parked("6")
-        elif data == "5" and self._upgrading:
-            self._finish_upgrade(ws)
+        elif deadline is Deadline.PONG:
+            self._heartbeat = self.endpoint.pong_due.add(self)
         else:
-            self._abort_probe()
+            assert self._timer is None, "the upgrade and the closing deadline at once"
+            self._timer = asyncio.get_running_loop().call_at(at, self._deadline_timer, deadline)
 
-    def probe_closed(self, ws: WsConnection) -> None:
-        if ws is self._probe:
-            self._probe = None
-            self._upgrading = False
-            if self._upgrade_timer is not None:
-                self._upgrade_timer.cancel()
-            self._flush_parked()
+    def _disarm(self, deadline: Deadline) -> None:
+        if deadline is Deadline.PING or deadline is Deadline.PONG:
+            heartbeat, self._heartbeat = self._heartbeat, None
+            if heartbeat is not None:
+                heartbeat.cancel()  # the queue must not keep a closed session alive
+            return
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
 
-    def _abort_probe(self) -> None:
-        probe = self._probe
-        if probe is not None:
-            probe.close()
-
-    def _finish_upgrade(self, ws: WsConnection) -> None:
-        if self._upgrade_timer is not None:
-            self._upgrade_timer.cancel()
-            self._upgrade_timer = None
-        self._probe = None
-        self._upgrading = False
-        self.flush_pending()  # into the polling outbox, which moves to the WebSocket below
-        self.transport_name = "websocket"
-        ws.handler = _SessionWsHandler(self)
-        self.ws = ws
-        if self._parked is not None:
-            self._answer_parked("6")
-        pending, self._outbox, self._outbox_bytes = self._outbox, [], 0
-        for record in pending:
-            if record[:1] == "b":
-                packet = decode_eio(record)
-                assert isinstance(packet.data, bytes)
-                ws.write(binary_frame(packet.data))
-            else:
-                ws.write(text_frame(record))
+    def _deadline_timer(self, deadline: Deadline) -> None:
+        self._timer = None
+        self.deadline_passed(deadline, _now())
 
     # -- internals --------------------------------------------------------------
     def _write_ws(self, ws: WsConnection, frame: bytes) -> None:
@@ -494,27 +434,12 @@ class EngineSession:
             ws.handler = _CLOSED_WS_HANDLER  # the session closes below with its own reason
             ws.close(CLOSE_POLICY, "slow consumer")
             ws.abort()
-        self._outbox.clear()
-        self._outbox_bytes = 0
-        self.close(TRANSPORT_ERROR)
+        self.drop_records()
+        self.close(CloseReason.TRANSPORT_ERROR)
 
-    def _cancel_timers(self) -> None:
-        heartbeat, self._heartbeat = self._heartbeat, None
-        if heartbeat is not None:
-            heartbeat.cancel()  # the queue must not keep a closed session alive
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._upgrade_timer is not None:
-            self._upgrade_timer.cancel()
-            self._upgrade_timer = None
 
-    def _forget(self) -> None:
-        self._closing_reply = False
-        if self._timer is not None:  # the closing grace ended early: the client took its "1"
-            self._timer.cancel()
-            self._timer = None
-        self.endpoint.sessions.pop(self.sid, None)
+def _now() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def _frame_bytes(item: bytes | str | FrameBatch | BatchSlice) -> bytes:
@@ -538,7 +463,7 @@ class _SessionWsHandler:
         self.session.receive(data)
 
     def ws_closed(self, conn: WsConnection) -> None:
-        self.session.close(TRANSPORT_CLOSE)
+        self.session.close(CloseReason.TRANSPORT_CLOSE)
 
 
 class _ProbeWsHandler:
@@ -553,7 +478,7 @@ class _ProbeWsHandler:
         self.session.probe_message(conn, data)
 
     def ws_closed(self, conn: WsConnection) -> None:
-        self.session.probe_closed(conn)
+        self.session.probe_ended(conn)
 
 
 class _RejectWsHandler:
@@ -568,6 +493,13 @@ class _RejectWsHandler:
 _CLOSED_WS_HANDLER: Final = _RejectWsHandler()
 
 
+class Refusal(Enum):
+    """HTTP refusals that are not a ``HandshakeError`` (see ``EngineEndpoint.refusal``)."""
+
+    SHUTTING_DOWN = "shutting down"  # to a parked GET when the server stops
+    METHOD_NOT_SUPPORTED = "method not supported"  # neither GET nor POST on a session
+
+
 class EngineEndpoint:
     """Serves one Engine.IO mount path: handshakes, polling requests, WebSockets."""
 
@@ -580,6 +512,8 @@ class EngineEndpoint:
         self.budget = budget if budget is not None else BufferBudget(0)
         self.ping_due = DeadlineQueue(options.ping_interval, EngineSession.send_ping)
         self.pong_due = DeadlineQueue(options.ping_timeout, EngineSession.ping_timed_out)
+        # One object for every session's machine (protocol/engine.py).
+        self.timing = EioTiming(options.ping_interval, options.ping_timeout)
         self.flusher = flusher
         self.factory = factory
         self.options = options
@@ -598,7 +532,7 @@ class EngineEndpoint:
             self._dispatch(request, responder)
         except HandshakeError as exc:
             self.handshake_errors[exc.code] = self.handshake_errors.get(exc.code, 0) + 1
-            responder.send(self.error_response(exc, request))
+            responder.send(self.refusal(exc, request))
 
     def _dispatch(self, request: HttpRequest, responder: Responder) -> None:
         if request.method == "OPTIONS":
@@ -608,29 +542,31 @@ class EngineEndpoint:
         query = request.query
         transport = query.get("transport")
         if transport not in self.options.transports:
-            raise HandshakeError(0)
+            raise HandshakeError(HandshakeCode.UNKNOWN_TRANSPORT)
         self._check_origin(request)
         sid = query.get("sid")
         if sid is not None:
             session = self.sessions.get(sid)
             if session is None:
-                raise HandshakeError(1)
-            if transport != session.transport_name or session.ws is not None:
-                raise HandshakeError(3)
+                raise HandshakeError(HandshakeCode.UNKNOWN_SID)
+            if transport != session.transport:
+                raise HandshakeError(HandshakeCode.BAD_REQUEST)
             if request.method == "GET":
                 session.handle_get(request, responder)
             elif request.method == "POST":
                 session.handle_post(request, responder)
             else:
-                responder.send(HttpResponse(500, b""))
+                responder.send(self.refusal(Refusal.METHOD_NOT_SUPPORTED, request))
             return
         if request.method != "GET":
-            raise HandshakeError(2)
+            raise HandshakeError(HandshakeCode.BAD_HANDSHAKE_METHOD)
         if transport != "polling":
-            raise HandshakeError(3)  # transport=websocket without an Upgrade header
+            raise HandshakeError(HandshakeCode.BAD_REQUEST)  # transport=websocket without an Upgrade header
         if query.get("EIO") != EIO_VERSION:
-            raise HandshakeError(5)
-        session = self._open_session("polling", request.remote_addr)
+            raise HandshakeError(HandshakeCode.UNSUPPORTED_PROTOCOL_VERSION)
+        session = self._open_session(request.remote_addr)
+        session.open_polling(_now())
+        self.handshakes["polling"] += 1
         upgrades = ["websocket"] if self.options.allow_upgrades and "websocket" in self.options.transports else []
         body = self._open_text(session.sid, upgrades)
         responder.send(self.text_response(body, request))
@@ -644,14 +580,11 @@ class EngineEndpoint:
         options = self.options
         return encode_open(sid, upgrades, options.ping_interval, options.ping_timeout, options.max_payload)
 
-    def _open_session(self, transport_name: str, remote_addr: str, sid: str | None = None) -> EngineSession:
+    def _open_session(self, remote_addr: str, sid: str | None = None) -> EngineSession:
         if sid is None:
             sid = self._new_sid()
-        session = EngineSession(self, sid, transport_name, remote_addr)
+        session = EngineSession(self, sid, remote_addr)
         self.sessions[sid] = session
-        self.handshakes[transport_name] += 1
-        # The heartbeat starts as the OPEN packet is written (the same loop turn).
-        session.start_heartbeat()
         return session
 
     def _start_handler(self, session: EngineSession) -> None:
@@ -659,53 +592,54 @@ class EngineEndpoint:
             session.handler = self.factory(session)
         except Exception:
             logger.exception("session factory failed")
-            session.close(FORCED_CLOSE)
+            session.close(CloseReason.FORCED_CLOSE)
 
     # -- WebSocket ----------------------------------------------------------------
     def handle_upgrade(self, request: HttpRequest, http: HttpConnection, rest: bytes) -> None:
         query = request.query
         try:
             if query.get("transport") != "websocket" or "websocket" not in self.options.transports:
-                raise HandshakeError(0)
+                raise HandshakeError(HandshakeCode.UNKNOWN_TRANSPORT)
             if request.headers.get("upgrade", "").lower() != "websocket":
-                raise HandshakeError(3)
+                raise HandshakeError(HandshakeCode.BAD_REQUEST)
             self._check_origin(request)
             sid = query.get("sid")
             session: EngineSession | None = None
             if sid is not None:
                 session = self.sessions.get(sid)
                 if session is None:
-                    raise HandshakeError(1)
+                    raise HandshakeError(HandshakeCode.UNKNOWN_SID)
                 if not self.options.allow_upgrades:
-                    raise HandshakeError(3)
-                if session.transport_name != "polling" or session._probe is not None or session._closing_reply:
-                    # SPEC 2.8: a WebSocket naming a session that is already upgraded (or being
-                    # upgraded, or closing) is accepted and closed at once; the session keeps its own.
-                    ws = WsConnection.accept(http, request, _CLOSED_WS_HANDLER, self.options.max_payload)
-                    if ws is not None:
-                        ws.close()
-                    return
+                    raise HandshakeError(HandshakeCode.BAD_REQUEST)
             elif query.get("EIO") != EIO_VERSION:
-                raise HandshakeError(5)
+                raise HandshakeError(HandshakeCode.UNSUPPORTED_PROTOCOL_VERSION)
         except HandshakeError as exc:
             self.handshake_errors[exc.code] = self.handshake_errors.get(exc.code, 0) + 1
-            _reject_upgrade(http, exc)
+            self._reject_upgrade(http, exc)
             return
         max_size = self.options.max_payload
         if session is not None:
             ws = WsConnection.accept(http, request, _ProbeWsHandler(session), max_size)
             if ws is None:
                 return
-            session.start_probe(ws)
+            if not session.probe_opened(_now()):
+                # SPEC 2.8: a WebSocket naming a session that is already upgraded (or being
+                # upgraded, or closing) is accepted and closed at once; the session keeps its own.
+                ws.handler = _CLOSED_WS_HANDLER
+                ws.close()
+                return
+            session._probe = ws
         else:
             sid = self._new_sid()
             opening = text_frame(self._open_text(sid, []))
             ws = WsConnection.accept(http, request, _RejectWsHandler(), max_size, first_frame=opening)
             if ws is None:
                 return
-            session = self._open_session("websocket", http.remote_addr, sid)
+            session = self._open_session(http.remote_addr, sid)
             ws.handler = _SessionWsHandler(session)
             session.ws = ws
+            session.open_websocket(_now())
+            self.handshakes["websocket"] += 1
             self._start_handler(session)
         if rest:
             ws.data_received(rest)
@@ -715,7 +649,7 @@ class EngineEndpoint:
         origin = request.headers.get("origin")
         if origin is None or self._origin_allowed(origin, request):
             return
-        raise HandshakeError(4, "Origin not allowed")
+        raise HandshakeError(HandshakeCode.FORBIDDEN, "Origin not allowed")
 
     def _origin_allowed(self, origin: str, request: HttpRequest) -> bool:
         allowed = self.options.allowed_origins
@@ -750,21 +684,31 @@ class EngineEndpoint:
     def ok_response(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse(200, b"ok", "text/html", self._cors_headers(request) or None)
 
-    def error_response(self, exc: HandshakeError, request: HttpRequest | None = None) -> HttpResponse:
-        return HttpResponse.json({"code": exc.code, "message": exc.message}, exc.http_status,
-                                 self._cors_headers(request) or None)
+    def refusal(self, why: HandshakeError | Refusal, request: HttpRequest | None = None) -> HttpResponse:
+        """Every HTTP refusal of this endpoint: status, body and CORS headers.
+
+        A ``HandshakeError``: 400 (403 for code 4) with ``{"code", "message"}``. A shutdown: 503
+        with code -1 (the reference's transport error), so that clients reconnect. A method other
+        than GET/POST on a session: a bare 500, as the reference answers. CORS headers when
+        ``request`` carries an Origin.
+        """
+        headers = self._cors_headers(request) or None
+        if isinstance(why, HandshakeError):
+            return HttpResponse.json({"code": why.code, "message": why.message}, why.http_status, headers)
+        if why is Refusal.SHUTTING_DOWN:
+            return HttpResponse.json({"code": -1, "message": "Server shutting down"}, 503, headers)
+        return HttpResponse(500, b"", headers=headers)
+
+    def _reject_upgrade(self, http: HttpConnection, exc: HandshakeError) -> None:
+        """Refuse a WebSocket handshake with the JSON error body and close the socket."""
+        transport = http.transport
+        if transport is None:
+            return
+        # No request: WebSocket handshakes are not subject to CORS, so no CORS headers.
+        transport.write(self.refusal(exc).encode(keep_alive=False))
+        transport.close()
 
     # -- lifecycle ------------------------------------------------------------------
-    def close_all(self, reason: str = SERVER_SHUTDOWN) -> None:
+    def close_all(self, reason: str = CloseReason.SERVER_SHUTDOWN) -> None:
         for session in list(self.sessions.values()):
             session.close(reason)
-
-
-def _reject_upgrade(http: HttpConnection, exc: HandshakeError) -> None:
-    """Refuse a WebSocket handshake with the JSON error body and close the socket."""
-    transport = http.transport
-    if transport is None:
-        return
-    response = HttpResponse.json({"code": exc.code, "message": exc.message}, exc.http_status)
-    transport.write(response.encode(keep_alive=False))
-    transport.close()

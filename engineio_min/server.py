@@ -15,8 +15,9 @@ from ssl import SSLContext
 
 from .budget import BufferBudget
 from .codec.sio import DEFAULT_MAX_ATTACHMENT_BYTES
-from .engine import SERVER_SHUTDOWN, EngineEndpoint, EngineOptions, EngineSession, SessionFactory
+from .engine import EngineEndpoint, EngineOptions, EngineSession, SessionFactory
 from .fanout import Flusher
+from .protocol.reasons import CloseReason
 from .socketio import AdapterFactory, Namespace, SioConnection
 from .transport.http import HttpConnection, HttpRequest, HttpResponse, HttpTimeouts, Responder
 
@@ -245,7 +246,7 @@ class Server:
         self.port = int(sockname[1])
         return self.port
 
-    async def shutdown(self, reason: str = SERVER_SHUTDOWN) -> None:
+    async def shutdown(self, reason: str = CloseReason.SERVER_SHUTDOWN) -> None:
         """Stop accepting, close every session cleanly, then drop what is left."""
         if self._server is not None:
             self._server.close()

@@ -22,10 +22,16 @@ from typing import Final
 from engineio_min.errors import DecodeError
 
 __all__ = [
+    "BINARY_PREFIX",
     "CLOSE_TEXT",
+    "EIO_VERSION",
+    "MESSAGE_PREFIX",
     "NOOP_TEXT",
+    "PING_PROBE_TEXT",
     "PING_TEXT",
+    "POLLING_CLOSE_REPLY",
     "PONG_PROBE_TEXT",
+    "UPGRADE_TEXT",
     "EioPacket",
     "EioType",
     "decode_eio",
@@ -58,11 +64,23 @@ class EioPacket:
     data: str | bytes = ""
 
 
-# Prebuilt packets the transports send to many sessions (STYLE §8.6).
+# The protocol revision this codec speaks: the ``EIO`` query parameter of a handshake.
+EIO_VERSION: Final[str] = "4"
+
+# Prebuilt packets the transports send to many sessions (STYLE §8.6). Every Engine.IO
+# wire literal lives here; the layers above import them instead of spelling them.
 PING_TEXT: Final[str] = "2"
 PONG_PROBE_TEXT: Final[str] = "3probe"
 NOOP_TEXT: Final[str] = "6"
 CLOSE_TEXT: Final[str] = "1"
+# The upgrade handshake on the probing WebSocket: the client's "2probe", then its "5".
+PING_PROBE_TEXT: Final[str] = "2probe"
+UPGRADE_TEXT: Final[str] = "5"
+# The first character of a text MESSAGE: the hot receive path tests it without decoding.
+MESSAGE_PREFIX: Final[str] = "4"
+# The last answer of a server-closed polling session: a noop and the close in one payload
+# (a polling payload's record separator is "\x1e", codec.payload.SEPARATOR).
+POLLING_CLOSE_REPLY: Final[str] = NOOP_TEXT + "\x1e" + CLOSE_TEXT
 
 # Index by type value: a tuple lookup is cheaper than str(int(type)).
 _TYPE_DIGITS: Final[tuple[str, ...]] = tuple(str(t.value) for t in EioType)
@@ -70,7 +88,9 @@ _TYPE_DIGITS: Final[tuple[str, ...]] = tuple(str(t.value) for t in EioType)
 # "not 0-6" without a separate range check.
 _DIGIT_TYPES: Final[dict[str, EioType]] = {str(t.value): t for t in EioType}
 _MESSAGE: Final = EioType.MESSAGE
-_BINARY_PREFIX: Final = "b"
+# A polling record that starts with it is a binary MESSAGE in base64.
+BINARY_PREFIX: Final[str] = "b"
+_BINARY_PREFIX: Final = BINARY_PREFIX
 
 
 def _check_binary(packet_type: EioType, data: bytes) -> bytes:

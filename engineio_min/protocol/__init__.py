@@ -13,5 +13,6 @@ and fuzzed with hypothesis (``tests/unit/protocol``).
 Modules:
 
 * ``reasons``: why a session or a namespace ended (``CloseReason``), reported once.
+* ``engine``: one Engine.IO server session (``EioSessionMachine``: polling, upgrade, heartbeat, close).
 * ``socketio``: the Socket.IO side of one session (``SioMachine``: namespaces, acks, attachments).
 """
