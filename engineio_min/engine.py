@@ -71,8 +71,6 @@ PING_FRAME: Final = text_frame(PING_TEXT)
 PROBE_PONG_FRAME: Final = text_frame(PONG_PROBE_TEXT)
 _TEXT_HEADERS: Final = {"Cache-Control": "no-store"}
 
-# socketio.py imports this name; CloseReason is the vocabulary now.
-
 
 class EngineHandler(Protocol):
     """The layer above one session (Socket.IO, or a bare Engine.IO app)."""
