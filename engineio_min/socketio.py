@@ -282,7 +282,11 @@ class Socket(NamespaceLink["EngineSession"]):
             return
         # The common case: one JSON encode, no packet object, no second walk for binary.
         self.namespace.server.encode_count += 1
-        self.send_text(encode_event_text(self.nsp, event, args))
+        text = encode_event_text(self.nsp, event, args)
+        if self.state is _CONNECTED:
+            self.engine.send_text(text)  # the common case, without the machine's call
+        else:
+            self.send_text(text)  # held until the CONNECT reply, or dropped (machine)
 
     async def call(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
         """Send an event and wait for the client's ack; raises AckTimeout."""

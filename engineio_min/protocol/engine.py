@@ -104,6 +104,10 @@ class EioState(Enum):
     CLOSING = "closing"
     CLOSED = "closed"
 
+    # Members are compared by identity; hash them so too. Enum's own __hash__ is a Python
+    # function (hash of the name) run at every table lookup, on the connect path.
+    __hash__ = object.__hash__
+
 
 class EioEvent(StrEnum):
     """What may happen to a session: the keys of the transition table."""
@@ -129,6 +133,8 @@ class Deadline(Enum):
     PONG = "pong"  # the pong did not come: ping timeout
     UPGRADE = "upgrade"  # the probe did not finish
     GRACE = "grace"  # a closing polling session stops waiting for its last GET
+
+    __hash__ = object.__hash__  # identity, as EioState's
 
 
 _S = EioState

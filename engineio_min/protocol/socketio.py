@@ -43,10 +43,9 @@ next time :meth:`SioMachine.expire` must be called (None: no timer).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from enum import Enum
-from types import MappingProxyType
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 from engineio_min.codec.sio import (
@@ -98,6 +97,10 @@ class LinkState(Enum):
     REFUSED = "refused"  # CONNECT_ERROR written; terminal
     DISCONNECTED = "disconnected"  # by either side, or with the session; terminal
 
+    # Members are compared by identity; hash them so too. Enum's own __hash__ is a Python
+    # function (hash of the name) run at every table lookup, on the connect path.
+    __hash__ = object.__hash__
+
 
 class LinkTrigger(Enum):
     """What may move a namespace link (the rows of the table)."""
@@ -108,6 +111,8 @@ class LinkTrigger(Enum):
     SERVER_DISCONNECT = "server disconnect"
     SESSION_CLOSE = "session close"
 
+    __hash__ = object.__hash__  # identity, as LinkState's
+
 
 _CONNECTING: Final = LinkState.CONNECTING
 _CONNECTED: Final = LinkState.CONNECTED
@@ -115,14 +120,14 @@ _REFUSED: Final = LinkState.REFUSED
 _DISCONNECTED: Final = LinkState.DISCONNECTED
 
 # The whole lifecycle of a namespace link. Anything not here is an IllegalTransition.
-TRANSITIONS: Final[Mapping[tuple[LinkState, LinkTrigger], LinkState]] = MappingProxyType({
+TRANSITIONS: Final[dict[tuple[LinkState, LinkTrigger], LinkState]] = {
     (_CONNECTING, LinkTrigger.ACCEPT): _CONNECTED,
     (_CONNECTING, LinkTrigger.REFUSE): _REFUSED,
     (_CONNECTING, LinkTrigger.SESSION_CLOSE): _DISCONNECTED,
     (_CONNECTED, LinkTrigger.CLIENT_DISCONNECT): _DISCONNECTED,
     (_CONNECTED, LinkTrigger.SERVER_DISCONNECT): _DISCONNECTED,
     (_CONNECTED, LinkTrigger.SESSION_CLOSE): _DISCONNECTED,
-})
+}
 
 # Called with the client's ack arguments; the machine holds it, the driver calls it.
 AckWaiter = Callable[[list[Any]], object]
