@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -168,6 +170,35 @@ async def test_order_is_kept_across_nodes(cluster: Any) -> None:
         n1.nsp.emit("said", i, to="room")
     await until(lambda: len(b.said) == 300)
     assert b.said == list(range(300))
+
+
+async def test_a_broadcast_is_in_redis_before_the_local_fan_out_is_written(cluster: Any, fresh_redis_url: str) -> None:
+    """The other nodes' clients must not wait for this node's own fan-out: the publication is on
+    Redis's socket in the turn of the emit, while the local members' frames wait for its end."""
+    (n1,) = await cluster(1)
+    a = await cluster.client(n1, "room")
+    url = urllib.parse.urlsplit(fresh_redis_url)
+    raw = socket.create_connection((url.hostname or "127.0.0.1", url.port or 6379), timeout=5.0)
+    try:
+        raw.sendall(b"*2\r\n$10\r\nSSUBSCRIBE\r\n$9\r\nrc#/#room\r\n")
+        received = raw.recv(4096)
+        assert b"ssubscribe" in received
+        n1.nsp.emit("said", "first", to="room")
+        n1.nsp.emit("said", "second", to="room")
+        # No await since the emits: the loop has not run, so only a write made inside emit()
+        # can have reached Redis. (Blocking reads: Redis is another process.)
+        received = b""
+        while b"first" not in received:
+            received += raw.recv(4096)
+        assert b"second" not in received, "the turn's later publications go out at its end, together"
+        assert a.said == []
+        await until(lambda: a.said == ["first", "second"])
+        received = b""
+        while b"second" not in received:
+            received += raw.recv(4096)
+        await until(lambda: n1.adapter.stats["published"] == 2)
+    finally:
+        raw.close()
 
 
 async def test_multi_room_broadcast_reaches_each_socket_exactly_once(cluster: Any) -> None:
