@@ -340,7 +340,7 @@ class RedisAdapter(LocalAdapter):
         (``on_request``'s return values) that arrive within ``timeout`` seconds; returns as
         soon as every node that received the question answered. [] while not healthy."""
         channel = self.namespace_channel if room is None else self._target_channel(room)
-        if channel is None or not self._healthy:
+        if channel is None or not self.healthy:
             return []
         loop = asyncio.get_running_loop()
         request_id = next(self._request_ids)
@@ -485,8 +485,8 @@ class RedisAdapter(LocalAdapter):
     # -- subscribing ----------------------------------------------------------------------------
     @property
     def healthy(self) -> bool:
-        """True while subscribed to every channel this node needs."""
-        return self._healthy
+        """True while subscribed to every channel this node needs and able to publish."""
+        return self._healthy and self._pub_writer is not None
 
     def _new_connection(self) -> AbstractConnection:
         pool = self.client.connection_pool
@@ -560,6 +560,17 @@ class RedisAdapter(LocalAdapter):
             first.set_result(None)
             return
         logger.info("Redis subscriber link back; every room resubscribed")
+        if self._pub_writer is not None:
+            self._resynced()
+        else:  # what the application re-announces must not be dropped for want of a publishing link
+            self._spawn(self._resync_once_publishing())
+
+    async def _resync_once_publishing(self) -> None:
+        await self._pub_up.wait()
+        if self._healthy:
+            self._resynced()
+
+    def _resynced(self) -> None:
         hook = self.on_resync
         if hook is not None:
             try:
@@ -691,7 +702,8 @@ class RedisAdapter(LocalAdapter):
             if not self._tasks or not (self._in_flight or self._turn_commands):
                 break
             await asyncio.sleep(0.05)
-        tasks, self._tasks = self._tasks, []
+        tasks: list[asyncio.Future[Any]] = [*self._tasks, *self._handler_tasks]
+        self._tasks = []
         for task in tasks:
             task.cancel()
         for task in tasks:
