@@ -22,13 +22,13 @@ path as a local broadcast). Several rooms reach each socket once: the message on
 channel of ``rooms[i]`` goes to members of ``rooms[i]`` that are in none of
 ``rooms[0:i]``. A node ignores its own publications.
 
-Publishing never waits on the caller's path, and goes out before the local fan-out: a
-dedicated publishing connection gets the first ``SPUBLISH`` of a loop turn written to its
-socket at once (``broadcast_text`` publishes before it queues the local frames), so the other
-nodes start their own fan-out while this node still writes to its members; the later
-publications of the same turn follow in one write at the end of the turn. Commands are
-pipelined without waiting for earlier replies; a task reads the replies (receiver counts)
-in order.
+Publishing never waits on the caller's path, and goes out before the local fan-out: the
+``SPUBLISH`` commands of a loop turn are written to a dedicated publishing connection in one
+write at the end of the turn, by the Flusher, before it writes to any local member
+(``Flusher.flush_first``), so the other nodes start their own fan-out while this node still
+writes to its members, and a receiving node gets the turn's broadcasts together (one write per
+member). Commands are pipelined without waiting for earlier replies; a task reads the replies
+(receiver counts) in order.
 
 Delivery across nodes is at most once. While the link to Redis is down (the subscriber
 connection is killed, Redis restarts) each node keeps serving its local clients;
@@ -426,22 +426,20 @@ class RedisAdapter(LocalAdapter):
         if self._in_flight == 0:
             self._pub_last_seen = asyncio.get_running_loop().time()
         self._in_flight += 1
-        later = self._turn_commands
-        if later is not None:
-            later.append(command)
-            return
-        # The turn's first publication: onto the socket now, ahead of the local fan-out that the
-        # caller queues next (the end of the turn writes it); the rest of the turn's follow together.
-        writer.write(command)
-        self._turn_commands = []
-        asyncio.get_running_loop().call_soon(self._write_turn_commands)
+        commands = self._turn_commands
+        if commands is None:
+            commands = self._turn_commands = []
+            # Written at the end of this turn, before any member of this node (flush_first).
+            self.flusher.flush_first(self)
+        commands.append(command)
 
-    def _write_turn_commands(self) -> None:
+    def flush_pending(self) -> None:
+        """Write this turn's publications (the Flusher calls it first at the end of the turn)."""
         commands, self._turn_commands = self._turn_commands, None
         writer = self._pub_writer
         # With the connection gone meanwhile, the reader already counted these as dropped.
         if commands and writer is not None:
-            writer.write(b"".join(commands))
+            writer.write(commands[0] if len(commands) == 1 else b"".join(commands))
 
     async def _publisher(self) -> None:
         """Keep the publishing connection and read its replies (``_publish`` writes the commands)."""
