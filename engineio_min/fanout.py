@@ -128,10 +128,12 @@ class Flushable(Protocol):
 class Flusher:
     """Runs each dirty session's flush once at the end of the loop turn."""
 
-    __slots__ = ("_dirty", "_scheduled_on", "_turn_started", "latency", "open_batch")
+    __slots__ = ("_dirty", "_first", "_scheduled_on", "_turn_started", "latency", "open_batch")
 
     def __init__(self) -> None:
         self._dirty: list[Flushable] = []
+        # Flushed before every session of the turn (see flush_first).
+        self._first: list[Flushable] = []
         self._scheduled_on: asyncio.AbstractEventLoop | None = None
         # The one batch that broadcasts may still append to (see the module docstring).
         self.open_batch: FrameBatch | None = None
@@ -143,13 +145,25 @@ class Flusher:
         """``session`` has its first pending item of this turn."""
         self._dirty.append(session)
         loop = asyncio.get_running_loop()
+        if self._scheduled_on is not loop:  # (inline: this runs once per recipient per turn)
+            self._schedule(loop)
+
+    def flush_first(self, item: Flushable) -> None:
+        """Like ``mark_dirty``, but ``item`` is flushed before every session, whenever they were
+        marked: a cluster adapter's publications leave before this node's own members are written,
+        so that other nodes can fan out meanwhile."""
+        self._first.append(item)
+        loop = asyncio.get_running_loop()
         if self._scheduled_on is not loop:
-            # Keyed by loop, not a flag: a loop that closed with a flush pending (tests run
-            # one loop after another) must not leave us thinking one is scheduled.
-            self._scheduled_on = loop
-            loop.call_soon(self.flush)
-            if self.latency is not None:
-                self._turn_started = perf_counter()
+            self._schedule(loop)
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Keyed by loop, not a flag: a loop that closed with a flush pending (tests run
+        # one loop after another) must not leave us thinking one is scheduled.
+        self._scheduled_on = loop
+        loop.call_soon(self.flush)
+        if self.latency is not None:
+            self._turn_started = perf_counter()
 
     def flush(self) -> None:
         """Write what every dirty session is owed; closes the open batch."""
@@ -158,6 +172,9 @@ class Flusher:
         timed = self._scheduled_on is not None and self.open_batch is not None
         self._scheduled_on = None
         self.open_batch = None
+        first, self._first = self._first, []
+        for item in first:
+            item.flush_pending()
         dirty, self._dirty = self._dirty, []
         for session in dirty:
             session.flush_pending()

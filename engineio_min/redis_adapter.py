@@ -22,8 +22,13 @@ path as a local broadcast). Several rooms reach each socket once: the message on
 channel of ``rooms[i]`` goes to members of ``rooms[i]`` that are in none of
 ``rooms[0:i]``. A node ignores its own publications.
 
-Publishing never waits on the caller's path: envelopes are queued, and one task sends
-everything queued in one pipeline per wake-up (one per loop turn under load, in order).
+Publishing never waits on the caller's path, and goes out before the local fan-out: the
+``SPUBLISH`` commands of a loop turn are written to a dedicated publishing connection in one
+write at the end of the turn, by the Flusher, before it writes to any local member
+(``Flusher.flush_first``), so the other nodes start their own fan-out while this node still
+writes to its members, and a receiving node gets the turn's broadcasts together (one write per
+member). Commands are pipelined without waiting for earlier replies; a task reads the replies
+(receiver counts) in order.
 
 Delivery across nodes is at most once. While the link to Redis is down (the subscriber
 connection is killed, Redis restarts) each node keeps serving its local clients;
@@ -48,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 import redis.asyncio
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from .adapter import Excluded, LocalAdapter, Rooms
 
@@ -62,8 +67,10 @@ logger = logging.getLogger("engineio_min.redis_adapter")
 FORMAT_VERSION: Final = 1
 # A Socket.IO sid is "{node_id}." + 20 URL-safe characters (socketio.py, secrets.token_urlsafe(15)).
 SID_TOKEN_LENGTH: Final = 20
-# Envelopes waiting to be published while Redis is slow or away; beyond this they are dropped.
+# Publications written but not yet answered while Redis is slow; beyond this they are dropped.
 MAX_QUEUED: Final = 100_000
+# Bytes of publications the kernel has not taken yet (Redis is slow); beyond this they are dropped.
+MAX_UNSENT_BYTES: Final = 64 * 1024 * 1024
 RESYNC_MARKER: Final = b"rc-resync"
 KEEPALIVE_MARKER: Final = b"rc-keepalive"
 
@@ -105,6 +112,12 @@ class Envelope(msgspec.Struct, array_like=True):
     node: str  # the node that published it
     namespace: str
     body: Broadcast | ServerMessage | Request | Reply
+
+
+def spublish_command(channel: str, data: bytes) -> bytes:
+    """``SPUBLISH channel data`` as the RESP bytes Redis reads."""
+    name = channel.encode()
+    return b"*3\r\n$8\r\nSPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(name), name, len(data), data)
 
 
 class _PendingRequest:
@@ -175,9 +188,15 @@ class RedisAdapter(LocalAdapter):
         self._conn: AbstractConnection | None = None  # the subscriber, once its channels are sent
         self._healthy = False
         self._first_sync: asyncio.Future[None] | None = None
-        self._queue: list[tuple[str, bytes]] = []
-        self._sending = False  # a pipeline is on its way to Redis
-        self._wake_publisher = asyncio.Event()
+        # The publishing connection's writer (None while it is down: publications are dropped),
+        # publications written and not yet answered, the rest of this loop turn's publications
+        # (None: nothing published yet this turn), and when a reply was last awaited or read.
+        self._pub_conn: AbstractConnection | None = None
+        self._pub_writer: asyncio.StreamWriter | None = None
+        self._pub_up: asyncio.Event = asyncio.Event()
+        self._in_flight = 0
+        self._turn_commands: list[bytes] | None = None
+        self._pub_last_seen = 0.0
         self._wake_control = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._handler_tasks: set[asyncio.Future[Any]] = set()
@@ -321,7 +340,7 @@ class RedisAdapter(LocalAdapter):
         (``on_request``'s return values) that arrive within ``timeout`` seconds; returns as
         soon as every node that received the question answered. [] while not healthy."""
         channel = self.namespace_channel if room is None else self._target_channel(room)
-        if channel is None or not self._healthy:
+        if channel is None or not self.healthy:
             return []
         loop = asyncio.get_running_loop()
         request_id = next(self._request_ids)
@@ -391,44 +410,81 @@ class RedisAdapter(LocalAdapter):
     def _publish(self, channel: str, body: Broadcast | ServerMessage | Request | Reply) -> None:
         if self._closed:
             return
-        queue = self._queue
-        if len(queue) >= MAX_QUEUED:
-            self.stats["dropped"] += 1
-            return
         try:
             data = self._encode(body)
         except (TypeError, msgspec.EncodeError) as exc:
             raise TypeError(f"cannot send {type(body).__name__} to other nodes: {exc}") from None
-        queue.append((channel, data))
-        if len(queue) == 1:
-            self._wake_publisher.set()
+        writer = self._pub_writer
+        if (
+            writer is None
+            or self._in_flight >= MAX_QUEUED
+            or writer.transport.get_write_buffer_size() > MAX_UNSENT_BYTES
+        ):
+            self.stats["dropped"] += 1  # at most once: Redis is away or far behind
+            return
+        command = spublish_command(channel, data)
+        if self._in_flight == 0:
+            self._pub_last_seen = asyncio.get_running_loop().time()
+        self._in_flight += 1
+        commands = self._turn_commands
+        if commands is None:
+            commands = self._turn_commands = []
+            # Written at the end of this turn, before any member of this node (flush_first).
+            self.flusher.flush_first(self)
+        commands.append(command)
+
+    def flush_pending(self) -> None:
+        """Write this turn's publications (the Flusher calls it first at the end of the turn)."""
+        commands, self._turn_commands = self._turn_commands, None
+        writer = self._pub_writer
+        # With the connection gone meanwhile, the reader already counted these as dropped.
+        if commands and writer is not None:
+            writer.write(commands[0] if len(commands) == 1 else b"".join(commands))
 
     async def _publisher(self) -> None:
-        """Send what was queued, in order, one pipeline per wake-up."""
-        while True:
-            await self._wake_publisher.wait()
-            self._wake_publisher.clear()
-            batch, self._queue = self._queue, []
-            if not batch:
-                continue
-            self._sending = True
+        """Keep the publishing connection and read its replies (``_publish`` writes the commands)."""
+        attempt = 0
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            conn = self._new_connection()
             try:
-                async with self.client.pipeline(transaction=False) as pipe:
-                    for channel, data in batch:
-                        pipe.execute_command("SPUBLISH", channel, data)
-                    await pipe.execute()
-                self.stats["published"] += len(batch)
-            except (RedisError, OSError) as exc:
-                self.stats["dropped"] += len(batch)
-                logger.warning("%d messages to other nodes lost: %s", len(batch), exc)
-            finally:
-                self._sending = False
+                await conn.connect()  # type: ignore[no-untyped-call]
+                self._pub_conn = conn
+                self._pub_writer = conn._writer
+                self._pub_up.set()
+                attempt = 0
+                while True:
+                    try:
+                        await conn.read_response(disconnect_on_error=True)
+                        self.stats["published"] += 1
+                    except ResponseError as exc:  # refused by Redis; the link is fine
+                        self.stats["dropped"] += 1
+                        logger.warning("a message to other nodes was refused: %s", exc)
+                    self._in_flight -= 1
+                    self._pub_last_seen = loop.time()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # RedisError, OSError, and anything a broken reply may raise
+                self._pub_writer = None
+                self._pub_conn = None
+                self._pub_up.clear()
+                with contextlib.suppress(Exception):
+                    await conn.disconnect(nowait=True)
+                if self._in_flight:
+                    self.stats["dropped"] += self._in_flight
+                    logger.warning("%d messages to other nodes lost: %s", self._in_flight, exc)
+                    self._in_flight = 0
+                if self._closed:
+                    return
+                delay = min(self.backoff_cap, self.backoff_base * 2**attempt) * random.uniform(0.5, 1.0)
+                attempt = min(attempt + 1, 30)
+                await asyncio.sleep(delay)
 
     # -- subscribing ----------------------------------------------------------------------------
     @property
     def healthy(self) -> bool:
-        """True while subscribed to every channel this node needs."""
-        return self._healthy
+        """True while subscribed to every channel this node needs and able to publish."""
+        return self._healthy and self._pub_writer is not None
 
     def _new_connection(self) -> AbstractConnection:
         pool = self.client.connection_pool
@@ -502,6 +558,17 @@ class RedisAdapter(LocalAdapter):
             first.set_result(None)
             return
         logger.info("Redis subscriber link back; every room resubscribed")
+        if self._pub_writer is not None:
+            self._resynced()
+        else:  # what the application re-announces must not be dropped for want of a publishing link
+            self._spawn(self._resync_once_publishing())
+
+    async def _resync_once_publishing(self) -> None:
+        await self._pub_up.wait()
+        if self._healthy:
+            self._resynced()
+
+    def _resynced(self) -> None:
         hook = self.on_resync
         if hook is not None:
             try:
@@ -537,6 +604,12 @@ class RedisAdapter(LocalAdapter):
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.keepalive_interval)
+            pub = self._pub_conn
+            if pub is not None and self._in_flight and loop.time() - self._pub_last_seen > 3 * self.keepalive_interval:
+                logger.warning("Redis silent on %d publications for %.0f s; reconnecting",
+                               self._in_flight, loop.time() - self._pub_last_seen)  # fmt: skip
+                with contextlib.suppress(Exception):
+                    await pub.disconnect(nowait=True)
             conn = self._conn
             if conn is None:
                 continue
@@ -606,7 +679,9 @@ class RedisAdapter(LocalAdapter):
         if self.keepalive_interval > 0 and math.isfinite(self.keepalive_interval):
             self._tasks.append(loop.create_task(self._keepalive()))
         try:
-            await asyncio.wait_for(asyncio.shield(self._first_sync), timeout)
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._first_sync)
+                await self._pub_up.wait()
         except TimeoutError:
             await self.close()
             raise ConnectionError(f"Redis did not accept the subscriptions of node {self.node_id!r} "
@@ -622,19 +697,21 @@ class RedisAdapter(LocalAdapter):
             timer.cancel()
         self._unsubscribe_timers.clear()
         for _ in range(20):  # up to 1 s for the last messages
-            if not self._tasks or not (self._queue or self._sending):
+            if not self._tasks or not (self._in_flight or self._turn_commands):
                 break
             await asyncio.sleep(0.05)
-        tasks, self._tasks = self._tasks, []
+        tasks: list[asyncio.Future[Any]] = [*self._tasks, *self._handler_tasks]
+        self._tasks = []
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.disconnect(nowait=True)
+        for conn in (self._conn, self._pub_conn):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.disconnect(nowait=True)
+        self._conn = self._pub_conn = self._pub_writer = None
         for pending in self._requests.values():
             if not pending.done.done():
                 pending.done.set_result(None)

@@ -15,6 +15,7 @@ file (``--config`` / ``REALCAST_CONFIG``) > built-in defaults. The TOML file loo
     analytics_interval = 5              # seconds between analytics:update emits
     presence_interval = 1               # viewer.joined/left: held and sent together at most this often
     presence_limit = 1000               # no viewer.joined/left while a stream has more viewers
+    count_update_budget = 200           # viewer.count.update: a stream of N > 200 viewers gets one every N/200 s
     jwt_leeway = 5                      # seconds of clock skew tolerated on exp/nbf/iat
     dev_mode = false                    # see ensure_dev_app()
     redis_url = "redis://127.0.0.1:6379/0"      # cluster: messages and shared live state
@@ -158,6 +159,10 @@ class ServerConfig:
     analytics_interval: float = 5.0
     presence_interval: float = 1.0
     presence_limit: int = 1000
+    # viewer.count.update (and batched viewer.joined/left) deliveries per second a stream may cost:
+    # a stream of N viewers gets them every max(1, N / budget) seconds, at most 10 (live.update_interval).
+    # Each update is one socket write per viewer; 0: every second whatever the size.
+    count_update_budget: int = 200
     jwt_leeway: float = 5.0
     history_size: int = 50
     log_level: str = "INFO"
@@ -206,6 +211,7 @@ class ServerConfig:
         _check_range("analytics_interval", self.analytics_interval, 0.1, 3600)
         _check_range("presence_interval", self.presence_interval, 0, 60)
         _check_range("presence_limit", self.presence_limit, 0, 10_000_000)
+        _check_range("count_update_budget", self.count_update_budget, 0, 10_000_000)
         _check_range("jwt_leeway", self.jwt_leeway, 0, 300)
         _check_range("history_size", self.history_size, 1, 1000)
         if self.node_id is not None and not NODE_ID_RE.fullmatch(self.node_id):
@@ -347,6 +353,7 @@ _SERVER_SETTINGS: Final[dict[str, tuple[_Parser, str]]] = {
     "analytics_interval": (_as_float, "REALCAST_ANALYTICS_INTERVAL"),
     "presence_interval": (_as_float, "REALCAST_PRESENCE_INTERVAL"),
     "presence_limit": (_as_int, "REALCAST_PRESENCE_LIMIT"),
+    "count_update_budget": (_as_int, "REALCAST_COUNT_UPDATE_BUDGET"),
     "jwt_leeway": (_as_float, "REALCAST_JWT_LEEWAY"),
     "history_size": (_as_int, "REALCAST_HISTORY_SIZE"),
     "log_level": (lambda n, v: _as_str(n, v).upper(), "REALCAST_LOG_LEVEL"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from engineio_min import Namespace, Socket
 
@@ -33,7 +33,7 @@ from .connection import (
 from .counters import AppCounters
 from .errors import InvalidRequest
 from .ids import MessageIdFactory, iso_utc
-from .live import CallLater, CountCoalescer, LiveRegistry, StreamState
+from .live import CallLater, CountCoalescer, IntervalGate, LiveRegistry, StreamState, update_interval
 from .presence import PresenceCoalescer
 from .ratelimit import Policy, RateLimiter, SlowModeGate, policy_for
 from .store import Change, ChangeKind, ModerationStore
@@ -86,10 +86,20 @@ class Hub:
         self.ids = MessageIdFactory(wall)
         self.slow_mode = SlowModeGate(mono)
         self.typing = SlowModeGate(mono)
-        self.counts = CountCoalescer(self._emit_count, mono, call_later)
+        # One gate per stream for viewer.joined/left and viewer.count.update: an interval's arrivals
+        # and the new count go out in one loop turn, so each member gets them in one socket write;
+        # a big stream gets them less often (update_interval: at most count_update_budget
+        # deliveries per second per stream).
+        budget = config.count_update_budget
+
+        def announce_interval(state: StreamState) -> float:
+            return max(config.presence_interval, update_interval(state.viewer_count, budget))
+
+        announcements = IntervalGate(lambda state: state.count_gate, None, mono, call_later, announce_interval)
         self.presence = PresenceCoalescer(
-            self._emit_presence, mono, call_later, config.presence_interval, config.presence_limit
+            self._emit_presence, mono, call_later, config.presence_interval, config.presence_limit, announcements
         )
+        self.counts = CountCoalescer(self._emit_count, mono, call_later, gate=announcements)
         # Set by attach_cluster when the server runs as one node of several (redis_url).
         self.cluster: ClusterState | None = None
         # Refusals, moderation actions, backend API requests: read by /metrics (metrics.py).
@@ -229,8 +239,11 @@ class Hub:
         return iso_utc(self.wall())
 
     def _emit_presence(self, state: StreamState, event: str, payload: Mapping[str, object]) -> None:
-        # droppable: a viewer whose socket is backed up can miss a presence notice, not a message
-        self.nsp.emit(event, payload, to=stream_room(state.app_id, state.stream_id), droppable=True)
+        # droppable: a viewer whose socket is backed up can miss a presence notice, not a message.
+        # In a cluster every node announces to its own clients (local=True), paced with its count
+        # updates: the other nodes learn the arrivals from the "count" notice (cluster_presence).
+        room = stream_room(state.app_id, state.stream_id)
+        self.nsp.emit(event, payload, to=room, droppable=True, local=self.cluster is not None)
 
     def _emit_count(self, state: StreamState, count: int) -> None:
         payload = {"stream_id": state.stream_id, "count": count, "timestamp": self.now_iso()}
@@ -267,29 +280,36 @@ class Hub:
             yield state, "c", {u: state.names.get(u, u) for u in state.chat_users}
 
     def cluster_presence(self, state: StreamState, kind: Kind, result: PresenceResult) -> None:
-        """A presence change of this node reached Redis: announce what changed cluster-wide."""
+        """A presence change of this node reached Redis: announce what changed cluster-wide, here
+        and (through one notice to the nodes with members in the stream) on the other nodes."""
         if kind != "v":
             return
-        self._viewer_count(state, result.count, result.version)
         room = stream_room(state.app_id, state.stream_id)
+        changes = [[change.user_id, change.username, change.delta] for change in result.transitions]
         notice = {"t": "count", "a": state.app_id, "s": state.stream_id, "n": result.count, "v": result.version}
+        if changes:
+            notice["j"] = changes
         self.nsp.adapter.server_publish(room, notice)
-        for change in result.transitions:
-            payload = {"stream_id": state.stream_id, "user_id": change.user_id, "username": change.username}
-            if change.delta > 0:
-                self.presence.joined(state, payload)
-            else:
-                self.presence.left(state, payload)
+        self._announce_viewers(state, result.count, result.version, changes)
 
     def cluster_reaped(self, app_id: str, stream_id: str, kind: Kind, result: PresenceResult) -> None:
         """A dead node's users left a stream: announce it as if they had left here."""
         self.cluster_presence(self.live.get(app_id, stream_id), kind, result)
 
-    def _viewer_count(self, state: StreamState, count: int, version: int) -> None:
-        if version <= state.cluster_version and state.cluster_viewers is not None:
-            return  # an older count, overtaken on the way
-        state.cluster_version = version
-        state.cluster_viewers = count
+    def _announce_viewers(self, state: StreamState, count: int, version: int, changes: list[list[Any]]) -> None:
+        """A cluster-wide viewer change: the new count (unless a newer one came first) and the
+        viewers who arrived or left, sized by ``count`` for the presence limit."""
+        if version > state.cluster_version or state.cluster_viewers is None:
+            state.cluster_version = version
+            state.cluster_viewers = count
+        # The count is set before the arrivals are queued: a presence batch sent at once sends the
+        # count with it, in the same loop turn.
+        for user_id, username, delta in changes:
+            payload = {"stream_id": state.stream_id, "user_id": str(user_id), "username": str(username)}
+            if delta > 0:
+                self.presence.joined(state, payload, count)
+            else:
+                self.presence.left(state, payload, count)
         self.counts.changed(state)
 
     def _on_node_message(self, message: object) -> None:
@@ -299,9 +319,13 @@ class Hub:
         kind = message.get("t")
         if kind == "count":
             state = self.live.peek(str(message["a"]), str(message["s"]))
-            if state is not None:
-                self._viewer_count(state, int(message["n"]), int(message["v"]))
-
+            if state is None:
+                return
+            changes = message.get("j") or []
+            if not isinstance(changes, list) or not all(isinstance(c, list) and len(c) == 3 for c in changes):
+                logger.warning("ignoring malformed viewer changes from another node")
+                changes = []
+            self._announce_viewers(state, int(message["n"]), int(message["v"]), changes)
 
     def _on_node_request(self, message: object) -> object:
         """A request from another node: the highest rank a user holds here in a stream, or a

@@ -7,7 +7,10 @@ A *viewer* is a distinct authenticated user with at least one connection in the 
 connection is "in" a stream after ``chat:join`` or ``stream:subscribe``). The registry counts
 connections per user, so a user with three tabs is one viewer and stops being one when the last
 tab leaves. ``viewer.count.update`` is coalesced by :class:`CountCoalescer`: the first change
-after a quiet second goes out at once, later ones are folded into one update a second later.
+after a quiet interval goes out at once, later ones are folded into one update at its end. The
+interval is one second, and longer for big streams (:func:`update_interval`): every update is a
+socket write to every viewer, so a stream of N viewers costs N writes per update, and while a
+big stream fills up its count changes every second.
 """
 
 from __future__ import annotations
@@ -20,9 +23,14 @@ from typing import Final
 from .analytics import StreamAnalytics
 from .history import ChatHistory
 
-__all__ = ["CountCoalescer", "Gate", "IntervalGate", "LiveRegistry", "StreamState", "StreamStatus", "Transition"]
+__all__ = [
+    "CountCoalescer", "Gate", "IntervalGate", "LiveRegistry", "StreamState", "StreamStatus", "Transition",
+    "update_interval",
+]  # fmt: skip
 
 COUNT_UPDATE_INTERVAL: Final = 1.0  # seconds; the spec's "at most one per second per stream"
+# The longest a big stream waits between two count updates (and batches of viewer.joined/left).
+MAX_UPDATE_INTERVAL: Final = 10.0
 # A stream nobody is in, that is not live, is forgotten after this long (its history with it).
 IDLE_FORGET_AFTER: Final = 15 * 60.0
 
@@ -196,45 +204,63 @@ class LiveRegistry:
 
 EmitCount = Callable[[StreamState, int], None]
 CallLater = Callable[[float, Callable[[], None]], object]
+Interval = float | Callable[[StreamState], float]
+
+
+def update_interval(viewers: int, budget: int) -> float:
+    """Seconds between two count updates of a stream of ``viewers``: 1 s, or ``viewers / budget``
+    when that is longer (at most ``MAX_UPDATE_INTERVAL``), so that a stream's updates cost at most
+    ``budget`` deliveries per second. ``budget`` 0: always 1 s."""
+    if budget <= 0 or viewers <= budget:
+        return COUNT_UPDATE_INTERVAL
+    return min(viewers / budget, MAX_UPDATE_INTERVAL)
 
 
 class IntervalGate:
-    """Runs ``flush(state)`` at most once per ``interval`` per stream.
+    """Runs its flushes for a stream at most once per ``interval`` per stream.
 
     The first request after a quiet interval runs at once; requests within the interval are
-    served by one run when it ends. ``flush`` returns whether it did something: a run that
-    found nothing to do does not start a new interval.
+    served by one run when it ends. A run calls every flush (``add_flush``), in the order they
+    were added, in the same loop turn: what they send to a stream's members reaches each of them
+    in one socket write. A flush returns whether it did something: a run in which none did
+    does not start a new interval.
 
     Args:
         gate_of: the stream's bookkeeping for this gate.
-        flush: does the work for one stream.
+        flush: does the work for one stream (None: only those added later).
         clock: monotonic seconds.
         call_later: schedules a callback (``loop.call_later`` in production).
-        interval: seconds; 0 runs every request at once.
+        interval: seconds, or a function of the stream giving them; 0 runs every request at once.
     """
 
-    __slots__ = ("_call_later", "_clock", "_flush", "_gate_of", "_interval")
+    __slots__ = ("_call_later", "_clock", "_flushes", "_gate_of", "_interval")
 
     def __init__(
         self,
         gate_of: Callable[[StreamState], Gate],
-        flush: Callable[[StreamState], bool],
+        flush: Callable[[StreamState], bool] | None,
         clock: Callable[[], float],
         call_later: CallLater,
-        interval: float,
+        interval: Interval,
     ) -> None:
         self._gate_of = gate_of
-        self._flush = flush
+        self._flushes: list[Callable[[StreamState], bool]] = [] if flush is None else [flush]
         self._clock = clock
         self._call_later = call_later
         self._interval = interval
+
+    def add_flush(self, flush: Callable[[StreamState], bool]) -> None:
+        """Run ``flush`` too, after those already added."""
+        self._flushes.append(flush)
 
     def request(self, state: StreamState) -> None:
         """``state`` has something to send."""
         gate = self._gate_of(state)
         if gate.pending:
             return
-        wait = gate.last_at + self._interval - self._clock()
+        interval = self._interval
+        seconds = interval if isinstance(interval, float | int) else interval(state)
+        wait = gate.last_at + seconds - self._clock()
         if wait <= 0:
             self._run(state)
         else:
@@ -244,7 +270,10 @@ class IntervalGate:
     def _run(self, state: StreamState) -> None:
         gate = self._gate_of(state)
         gate.pending = False
-        if self._flush(state):
+        did = False
+        for flush in self._flushes:
+            did = flush(state) or did
+        if did:
             gate.last_at = self._clock()
 
 
@@ -255,15 +284,26 @@ class CountCoalescer:
         emit: sends one update (``state``, ``count``).
         clock: monotonic seconds.
         call_later: schedules a callback (``loop.call_later`` in production).
+        interval: seconds, or a function of the stream (see :func:`update_interval`).
+        gate: a gate shared with other per-stream announcements (presence.py), which then go
+            out in the same loop turn as the count; its interval applies (``interval`` unused).
     """
 
     __slots__ = ("_emit", "_gate")
 
     def __init__(
-        self, emit: EmitCount, clock: Callable[[], float], call_later: CallLater, interval: float = 1.0
+        self,
+        emit: EmitCount,
+        clock: Callable[[], float],
+        call_later: CallLater,
+        interval: Interval = COUNT_UPDATE_INTERVAL,
+        gate: IntervalGate | None = None,
     ) -> None:
         self._emit = emit
-        self._gate = IntervalGate(lambda state: state.count_gate, self._flush, clock, call_later, interval)
+        if gate is None:
+            gate = IntervalGate(lambda state: state.count_gate, None, clock, call_later, interval)
+        gate.add_flush(self._flush)
+        self._gate = gate
 
     def changed(self, state: StreamState) -> None:
         """The viewer count of ``state`` may have changed."""

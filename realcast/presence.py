@@ -11,9 +11,14 @@ stops them above 1,000 chatters):
 * **Coalescing.** The first announcement after a quiet ``interval`` goes out at once; those that
   follow within the interval are held and sent together when it ends, in the order they
   happened. Sent in one loop turn, they reach each member in one write, however many there are.
+  The hub shares one gate between these and ``viewer.count.update`` (live.py), so that a stream's
+  arrivals of the interval and its new count reach each member in one write, and big streams get
+  both less often (``live.update_interval``).
 * **Size limit.** A viewer is announced only if the stream, with them in it, has at most ``limit``
   viewers; above that ``viewer.count.update`` alone tells the size. (A viewer who joined while the
-  stream was over the limit can still be seen leaving once it has shrunk below it.)
+  stream was over the limit can still be seen leaving once it has shrunk below it.) The default
+  stays at 1,000: with the shared gate, announcing costs bytes in a write that the count update
+  makes anyway, not writes of its own, and streams that big get both less often.
 """
 
 from __future__ import annotations
@@ -37,26 +42,37 @@ class PresenceCoalescer:
         call_later: schedules a callback (``loop.call_later`` in production).
         interval: seconds; 0 sends every event at once.
         limit: largest viewer count at which viewers are still announced; 0 announces nobody.
+        gate: a gate shared with ``viewer.count.update`` (live.py; its interval applies), used
+            unless ``interval`` is 0.
     """
 
     __slots__ = ("_emit", "_gate", "_limit")
 
     def __init__(
-        self, emit: EmitPresence, clock: Callable[[], float], call_later: CallLater, interval: float, limit: int
+        self,
+        emit: EmitPresence,
+        clock: Callable[[], float],
+        call_later: CallLater,
+        interval: float,
+        limit: int,
+        gate: IntervalGate | None = None,
     ) -> None:
         self._emit = emit
         self._limit = limit
-        self._gate = IntervalGate(lambda state: state.presence_gate, self._flush, clock, call_later, interval)
+        if gate is None or interval <= 0:
+            gate = IntervalGate(lambda state: state.presence_gate, None, clock, call_later, interval)
+        gate.add_flush(self._flush)
+        self._gate = gate
 
-    def joined(self, state: StreamState, payload: Mapping[str, object]) -> None:
-        """A viewer joined ``state`` (its viewer count includes them)."""
-        self._announce(state, "viewer.joined", payload, state.viewer_count)
+    def joined(self, state: StreamState, payload: Mapping[str, object], count: int | None = None) -> None:
+        """A viewer joined ``state``; ``count``: the stream's viewers with them (default: its count now)."""
+        self._announce(state, "viewer.joined", payload, state.viewer_count if count is None else count)
 
-    def left(self, state: StreamState, payload: Mapping[str, object]) -> None:
-        """A viewer left ``state`` (its viewer count no longer includes them)."""
+    def left(self, state: StreamState, payload: Mapping[str, object], count: int | None = None) -> None:
+        """A viewer left ``state``; ``count``: the stream's viewers without them (default: its count now)."""
         # Sized with the leaver still in, like their join: no part for a join that was not announced
         # because the stream was over the limit.
-        self._announce(state, "viewer.left", payload, state.viewer_count + 1)
+        self._announce(state, "viewer.left", payload, (state.viewer_count if count is None else count) + 1)
 
     def _announce(self, state: StreamState, event: str, payload: Mapping[str, object], size: int) -> None:
         if size > self._limit:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -168,6 +170,46 @@ async def test_order_is_kept_across_nodes(cluster: Any) -> None:
         n1.nsp.emit("said", i, to="room")
     await until(lambda: len(b.said) == 300)
     assert b.said == list(range(300))
+
+
+class RedisWatcher:
+    """Stands in the Flusher's list like a member's session, marked dirty before the broadcast: when
+    its turn to be written comes, it reads (blocking: Redis is another process) what a plain Redis
+    subscriber has received so far."""
+
+    def __init__(self, raw: socket.socket) -> None:
+        self.raw = raw
+        self.seen = b""
+
+    def flush_pending(self) -> None:
+        self.raw.settimeout(2.0)
+        with contextlib.suppress(TimeoutError):
+            while b"second" not in self.seen:
+                self.seen += self.raw.recv(4096)
+
+
+async def test_a_turns_broadcasts_are_in_redis_before_the_local_fan_out_is_written(
+    cluster: Any, fresh_redis_url: str
+) -> None:
+    """The other nodes' clients must not wait for this node's own fan-out: the turn's publications
+    are written (together) before any session of this node, even one marked dirty before them."""
+    (n1,) = await cluster(1)
+    a = await cluster.client(n1, "room")
+    url = urllib.parse.urlsplit(fresh_redis_url)
+    raw = socket.create_connection((url.hostname or "127.0.0.1", url.port or 6379), timeout=5.0)
+    try:
+        raw.sendall(b"*2\r\n$10\r\nSSUBSCRIBE\r\n$9\r\nrc#/#room\r\n")
+        assert b"ssubscribe" in raw.recv(4096)
+        watcher = RedisWatcher(raw)
+        n1.server.flusher.mark_dirty(watcher)  # first in the turn's list of sessions
+        n1.nsp.emit("said", "first", to="room")
+        n1.nsp.emit("said", "second", to="room")
+        assert a.said == [] and watcher.seen == b""
+        await until(lambda: a.said == ["first", "second"])
+        assert b"first" in watcher.seen and b"second" in watcher.seen, watcher.seen
+        await until(lambda: n1.adapter.stats["published"] == 2)
+    finally:
+        raw.close()
 
 
 async def test_multi_room_broadcast_reaches_each_socket_exactly_once(cluster: Any) -> None:

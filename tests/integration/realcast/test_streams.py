@@ -251,3 +251,28 @@ async def test_a_connection_can_be_in_at_most_100_streams(rc: Harness) -> None:
     assert (await alice.call("chat:join", {"stream_id": "s7"}))["ok"] is True  # already in that one
     await alice.call("stream:unsubscribe", {"stream_id": "s0"})
     assert (await alice.call("chat:join", {"stream_id": "one_too_many"}))["ok"] is True
+
+
+async def test_a_big_stream_gets_its_count_and_arrivals_less_often_and_together(tmp_path: Path) -> None:
+    # count_update_budget 1: a stream of N viewers is updated every N seconds (N / budget).
+    rc = Harness(tmp_path / "data", count_update_budget=1)
+    await rc.start()
+    try:
+        watcher = await rc.user("watcher", "Watcher")
+        await watcher.call("stream:subscribe", SUB)
+        assert (await watcher.next("viewer.count.update"))["count"] == 1  # quiet before: at once
+        peers = [await rc.user(f"v{i}", f"V{i}") for i in range(3)]
+        await peers[0].call("stream:subscribe", SUB)
+        await peers[1].call("stream:subscribe", SUB)
+        assert (await watcher.next("viewer.count.update", timeout=4))["count"] == 3
+        three = time.monotonic()
+        assert [p["user_id"] for p in watcher.drain("viewer.joined")] == ["watcher", "v0", "v1"]
+        await peers[2].call("stream:subscribe", SUB)
+        joined = await watcher.next("viewer.joined", timeout=6)
+        joined_at = time.monotonic()
+        assert joined["user_id"] == "v2"
+        assert (await watcher.next("viewer.count.update", timeout=1))["count"] == 4
+        assert abs(time.monotonic() - joined_at) < 0.3, "the arrival and the count come together"
+        assert joined_at - three >= 3.5, "a stream of 4 viewers with a budget of 1 is updated every 4 s"
+    finally:
+        await rc.stop()

@@ -213,6 +213,7 @@ def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
         ({"REALCAST_PRESENCE_INTERVAL": "61"}, r"^REALCAST_PRESENCE_INTERVAL must be in"),
         ({"REALCAST_PRESENCE_LIMIT": "-5"}, r"^REALCAST_PRESENCE_LIMIT must be in"),
         ({"REALCAST_PRESENCE_LIMIT": "lots"}, "REALCAST_PRESENCE_LIMIT"),
+        ({"REALCAST_COUNT_UPDATE_BUDGET": "-1"}, r"^REALCAST_COUNT_UPDATE_BUDGET must be in"),
     ],
 )
 def test_bad_environment_values(env: dict[str, str], match: str) -> None:
@@ -225,6 +226,8 @@ def test_presence_settings_from_env_and_defaults() -> None:
     assert (defaults.presence_interval, defaults.presence_limit) == (1.0, 1000)
     config = load_config(env={"REALCAST_PRESENCE_INTERVAL": "0", "REALCAST_PRESENCE_LIMIT": "250"})
     assert (config.presence_interval, config.presence_limit) == (0.0, 250)
+    assert defaults.count_update_budget == 200
+    assert load_config(env={"REALCAST_COUNT_UPDATE_BUDGET": "0"}).count_update_budget == 0
 
 
 def test_allowed_origins_from_env() -> None:

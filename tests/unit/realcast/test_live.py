@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from rc_fakes import FakeClock, FakeTimers
 
-from realcast.live import CountCoalescer, LiveRegistry, StreamState, StreamStatus
+from realcast.live import (
+    MAX_UPDATE_INTERVAL,
+    CountCoalescer,
+    IntervalGate,
+    LiveRegistry,
+    StreamState,
+    StreamStatus,
+    update_interval,
+)
 
 
 def state() -> StreamState:
@@ -112,3 +121,60 @@ def test_coalescer_skips_unchanged_counts(clock: FakeClock) -> None:
     s.remove_viewer_connection("a", 0.0)
     coalescer.changed(s)
     assert sent == [1, 0]
+
+
+def test_big_streams_get_count_updates_less_often() -> None:
+    assert update_interval(0, 200) == update_interval(200, 200) == 1.0
+    assert update_interval(1000, 200) == pytest.approx(5.0)  # 200 update deliveries per second
+    assert update_interval(1_000_000, 200) == MAX_UPDATE_INTERVAL
+    assert update_interval(1_000_000, 0) == 1.0  # budget 0: every second whatever the size
+
+
+def test_the_interval_follows_the_stream_size(clock: FakeClock) -> None:
+    sent: list[int] = []
+    timers = FakeTimers()
+    coalescer = CountCoalescer(
+        lambda st, count: sent.append(count), clock, timers, interval=lambda st: update_interval(st.viewer_count, 2)
+    )
+    s = state()
+    for user in "abcd":
+        s.add_viewer_connection(user, 0.0)
+    coalescer.changed(s)
+    assert sent == [4]
+    clock.advance(1.0)
+    s.add_viewer_connection("e", 0.0)
+    coalescer.changed(s)  # 5 viewers, 2 deliveries/s: one update per 2.5 s
+    assert sent == [4] and timers.pending[0][0] == pytest.approx(1.5)
+    clock.advance(1.5)
+    timers.fire()
+    assert sent == [4, 5]
+
+
+def test_a_shared_gate_sends_its_flushes_together_in_order(clock: FakeClock) -> None:
+    sent: list[str] = []
+    timers = FakeTimers()
+    gate = IntervalGate(lambda st: st.count_gate, None, clock, timers, 1.0)
+    pending: list[str] = []
+
+    def presence(st: StreamState) -> bool:
+        sent.extend(pending)
+        did = bool(pending)
+        pending.clear()
+        return did
+
+    gate.add_flush(presence)
+    counts = CountCoalescer(lambda st, count: sent.append(f"count {count}"), clock, timers, gate=gate)
+    s = state()
+    s.add_viewer_connection("a", 0.0)
+    pending.append("a joined")
+    counts.changed(s)
+    assert sent == ["a joined", "count 1"]
+    clock.advance(0.3)
+    s.add_viewer_connection("b", 0.0)
+    pending.append("b joined")
+    gate.request(s)
+    counts.changed(s)
+    assert len(timers.pending) == 1, "one timer for both"
+    clock.advance(0.7)
+    timers.fire()
+    assert sent == ["a joined", "count 1", "b joined", "count 2"]
