@@ -9,7 +9,10 @@ prints is the CPU time of our Python per connect, without the kernel and uvloop'
 transports: a precise figure for side-by-side comparisons (`git stash`) of changes to the
 connect path, where the full benchmark's connect rate moves by +-7% between runs. The
 first fifth of the clients warms the process up and is not counted. `--profile` writes a
-cProfile of the counted part (read it with `python -m pstats FILE`).
+cProfile of the counted part (read it with `python -m pstats FILE`). `--heap` prints, instead
+of the CPU time, the Python heap (tracemalloc) the counted clients hold once connected and joined,
+per client: the server's objects plus one in-memory transport each (the same in every tree), so
+two trees compare by their per-session objects.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import os
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -60,7 +65,7 @@ def _client_frames(clients: int, rooms: int) -> list[tuple[bytes, bytes]]:
     return frames
 
 
-async def _measure(clients: int, rooms: int, profile: str | None) -> float:
+async def _measure(clients: int, rooms: int, profile: str | None, heap: bool = False) -> float:
     from realcast.__main__ import _load, _parser
     from realcast.app import RealcastApp
     from realcast.config import ensure_dev_app
@@ -82,10 +87,25 @@ async def _measure(clients: int, rooms: int, profile: str | None) -> float:
                 await asyncio.sleep(0)  # one loop turn: the server flushes what it owes
             if not any(b'"chat:joined"' in out for out in transport.out):
                 raise SystemExit(f"no chat:joined; the server wrote {transport.out!r}")
+            transport.out.clear()  # what the client read is not the server's memory
             transports.append(transport)
 
     warm = clients // 5
     await connect(0, warm)
+    if heap:
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        await connect(warm, clients)
+        await asyncio.sleep(0.05)
+        gc.collect()
+        held = (tracemalloc.get_traced_memory()[0] - before) / (clients - warm)
+        tracemalloc.stop()
+        for transport in transports:
+            transport.close()
+        await asyncio.sleep(0.05)
+        await app.stop()
+        return held
     profiler = cProfile.Profile() if profile else None
     start = time.process_time()
     if profiler is not None:
@@ -108,6 +128,7 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", help="write a cProfile of the last run here")
+    parser.add_argument("--heap", action="store_true", help="heap bytes held per connected client instead of CPU")
     args = parser.parse_args()
     import uvloop
 
@@ -122,9 +143,16 @@ def main() -> None:
 
             _tune_gc()  # as `realcast serve` does
             profile = args.profile if run == args.runs - 1 else None
-            results.append(uvloop.run(_measure(args.clients, args.rooms, profile)))
-            print(f"run {run + 1}: {results[-1] * 1e6:.1f} us CPU per connect", flush=True)
+            results.append(uvloop.run(_measure(args.clients, args.rooms, profile, args.heap)))
+            if args.heap:
+                print(f"run {run + 1}: {results[-1]:.0f} heap bytes per connected client", flush=True)
+            else:
+                print(f"run {run + 1}: {results[-1] * 1e6:.1f} us CPU per connect", flush=True)
     results.sort()
+    if args.heap:
+        print(f"median: {results[len(results) // 2]:.0f} heap bytes per connected client "
+              f"({args.clients - args.clients // 5} counted clients per run, {args.rooms} streams)")
+        return
     print(
         f"median: {results[len(results) // 2] * 1e6:.1f} us CPU per connect "
         f"({args.clients - args.clients // 5} counted connects per run, {args.rooms} streams)"

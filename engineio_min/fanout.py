@@ -172,9 +172,11 @@ class Flusher:
         timed = self._scheduled_on is not None and self.open_batch is not None
         self._scheduled_on = None
         self.open_batch = None
-        first, self._first = self._first, []
-        for item in first:
-            item.flush_pending()
+        first = self._first
+        if first:  # (no new list on the turns without publications)
+            self._first = []
+            for item in first:
+                item.flush_pending()
         dirty, self._dirty = self._dirty, []
         for session in dirty:
             session.flush_pending()
