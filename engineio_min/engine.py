@@ -636,7 +636,7 @@ class EngineEndpoint:
             session = self._open_session(http.remote_addr, sid)
             ws.handler = _SessionWsHandler(session)
             session.ws = ws
-            session.open_websocket(_now())
+            session.open_websocket(asyncio.get_running_loop().time())
             self.handshakes["websocket"] += 1
             self._start_handler(session)
         if rest:

@@ -416,8 +416,10 @@ class SioConnection(SioMachine["EngineSession", Socket]):
             return
         if type(result) is SioPacket:  # the hot path: an EVENT for a connected namespace
             self._on_event(self.links[result.namespace], result)
-            return
-        self._handle(result)
+        elif type(result) is ConnectRequested:  # once per namespace: spare it _handle's tests
+            self._on_connect(result)
+        else:
+            self._handle(result)
 
     def on_close(self, reason: str) -> None:
         timer = self._timer
@@ -538,12 +540,12 @@ class SioConnection(SioMachine["EngineSession", Socket]):
         if sock.state is not _CONNECTING:
             return  # the session closed while the hook ran
         self.server.encode_count += 1  # the CONNECT reply
-        self.accept(sock, sock.sid)
+        buffered = self.accept(sock, sock.sid)
         if self.deadline != self._timer_at:
             self._rearm()
         sock._entered()
         # What the client sent while the hook ran, in order (until it leaves or the session ends).
-        while (result := self.take_buffered(sock)) is not None:
+        while buffered and (result := self.take_buffered(sock)) is not None:
             self._handle(result)
 
     def _refuse(self, sock: Socket, refused: ConnectRefused, reason: str = "refused") -> None:

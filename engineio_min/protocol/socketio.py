@@ -379,15 +379,16 @@ class SioMachine(Generic[S, L]):
             raise IllegalTransition(link.state if not self.closed else "closed", "begin_connect")
         self.links[link.nsp] = link
 
-    def accept(self, link: L, sid: str) -> None:
+    def accept(self, link: L, sid: str) -> bool:
         """CONNECTING -> CONNECTED: write the CONNECT reply with ``sid``, then what was emitted
-        meanwhile. Then call ``take_buffered`` until None for what the client sent meanwhile."""
+        meanwhile. True when the client sent packets meanwhile: then call ``take_buffered``
+        until None for them."""
         if self.links.get(link.nsp) is not link:
             raise IllegalTransition(link.state, LinkTrigger.ACCEPT.value)
         _transition(link, LinkTrigger.ACCEPT)
         if self._connect_deadline is not None:
             self._connect_deadline = None
-            self._update_deadline()
+            self.deadline = self._attachment_deadline  # what _update_deadline gives then
         outbox, link._outbox = link._outbox, None
         link.engine.send_text(encode_connect_text(link.nsp, sid))
         for item in outbox or ():
@@ -395,6 +396,7 @@ class SioMachine(Generic[S, L]):
                 link.send_text(item)
             else:
                 link.send_parts(item)
+        return bool(link._inbox)
 
     def take_buffered(self, link: L) -> SioPacket | SioEvent[L] | None:
         """The next packet the client sent while ``link`` was CONNECTING, handled as

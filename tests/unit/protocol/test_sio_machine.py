@@ -64,7 +64,7 @@ def test_connect_to_main_namespace_is_answered_with_the_sid(machine: Machine, si
     link: Link = NamespaceLink(sink, "/")
     machine.begin_connect(link)
     assert link.state is LinkState.CONNECTING and sink.sent == []
-    machine.accept(link, "abc")
+    assert machine.accept(link, "abc") is False  # nothing was buffered
     assert sink.take() == ['40{"sid":"abc"}']
     assert link.state is LinkState.CONNECTED
     assert machine.links == {"/": link}
@@ -125,7 +125,7 @@ def test_packets_sent_while_the_hook_runs_are_delivered_in_order_after_accept(ma
     assert machine.receive('27["b",1]', 0.0) is None
     assert machine.receive('51-["c",' + PLACEHOLDER + "]", 0.0) is None
     assert machine.receive(b"\x00\x01", 0.0) is None
-    machine.accept(link, "s")
+    assert machine.accept(link, "s") is True  # packets are waiting
     delivered = []
     while (result := machine.take_buffered(link)) is not None:
         delivered.append(result)
