@@ -1,7 +1,7 @@
 """The server's own CPU per broadcast delivery, measured in one process without sockets.
 
     .venv/bin/python benchmarks/fanout_cpu.py [--members 1000] [--turns 400] [--per-turn 4]
-        [--runs 5] [--against DIR] [--timed]
+        [--runs 5] [--against DIR] [--timed] [--connect]
 
 Connects ``--members`` WebSocket clients to a bare engineio_min ``Server`` over an
 in-memory transport (the WebSocket upgrade and the Socket.IO CONNECT go through the real
@@ -13,6 +13,11 @@ left out), a precise figure for side-by-side comparisons of changes to the broad
 ``--against DIR``: DIR is another source tree (``git archive <commit> | tar -x -C DIR``);
 runs alternate between it and this tree, each in a fresh process, and the medians are
 printed side by side.
+
+``--connect``: instead, the library's own CPU per connect of ``--members`` clients (the first
+fifth not counted): WebSocket upgrade, CONNECT answered by a connect hook that emits one event,
+then an event with an ack whose handler joins a room. No application on top, so a change to
+engineio_min's connect path (the protocol machines, say) is measured without realcast's auth.
 
 ``--timed``: time each broadcasting loop turn as realcast does with metrics on
 (``Flusher.latency``), in the trees that have it (a tree without it runs as it is).
@@ -116,12 +121,57 @@ async def _measure(members: int, turns: int, per_turn: int, timed: bool) -> dict
     return {"ns_per_delivery": cpu / deliveries * 1e9, "deliveries": deliveries, "writes": writes, "timed": timed}
 
 
+async def _measure_connects(members: int) -> dict[str, float]:
+    from engineio_min import Server
+
+    server = Server(allowed_origins="*")
+    nsp = server.of("/")
+
+    @nsp.on_connect
+    def connected(sock: Any, auth: dict[str, Any]) -> None:
+        sock.emit("hello", {"sid": sock.sid})
+
+    @nsp.on("join")
+    def join(sock: Any, data: dict[str, str]) -> dict[str, bool]:
+        sock.join(data["room"])
+        return {"ok": True}
+
+    frames = (UPGRADE, _masked(b'40{"token":"t"}'), _masked(b'420["join",{"room":"' + ROOM.encode() + b'"}]'))
+    transports = []
+
+    async def connect(count: int) -> None:
+        for _ in range(count):
+            transport = CountingTransport()
+            protocol = server._protocol_factory()
+            transport.protocol = protocol
+            protocol.connection_made(transport)  # type: ignore[arg-type]
+            for data in frames:
+                transport.protocol.data_received(data)  # the upgrade swaps the protocol
+                await asyncio.sleep(0)
+            transports.append(transport)
+
+    await connect(members // 5)  # warm-up, not counted
+    start = time.process_time()
+    await connect(members)
+    cpu = time.process_time() - start
+    if len(nsp.adapter.members(ROOM)) != members + members // 5 or transports[-1].writes < 3:
+        raise SystemExit("not every client connected and joined")
+    for transport in transports:
+        transport.close()
+    await asyncio.sleep(0.01)
+    await server.shutdown()
+    return {"us_per_connect": cpu / members * 1e6}
+
+
 def _child(args: argparse.Namespace) -> None:
     import uvloop
 
     import engineio_min
 
-    result = uvloop.run(_measure(args.members, args.turns, args.per_turn, args.timed))
+    if args.connect:
+        result = uvloop.run(_measure_connects(args.members))
+    else:
+        result = uvloop.run(_measure(args.members, args.turns, args.per_turn, args.timed))
     result["source"] = str(Path(engineio_min.__file__).resolve().parent.parent)
     print(json.dumps(result))
 
@@ -132,6 +182,8 @@ def _run_child(src: Path, args: argparse.Namespace) -> dict[str, Any]:
            "--turns", str(args.turns), "--per-turn", str(args.per_turn)]  # fmt: skip
     if args.timed:
         cmd.append("--timed")
+    if args.connect:
+        cmd.append("--connect")
     done = subprocess.run(cmd, env=env, cwd=src, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"the measuring process failed:\n{done.stderr}")
@@ -150,6 +202,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--against", type=Path, help="another source tree, measured alternately with this one")
     parser.add_argument("--timed", action="store_true", help="time broadcast turns (Flusher.latency) where supported")
+    parser.add_argument("--connect", action="store_true", help="CPU per connect instead of per delivery")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -162,12 +215,20 @@ def main() -> None:
     for run in range(args.runs):
         for name, src in trees.items():
             result = _run_child(src, args)
+            if args.connect:
+                figures[name].append(result["us_per_connect"])
+                print(f"run {run + 1} {name:9s}: {result['us_per_connect']:.2f} us CPU per connect", flush=True)
+                continue
             figures[name].append(result["ns_per_delivery"])
             timed = ", timed" if result.get("timed") else ""
             print(f"run {run + 1} {name:9s}: {result['ns_per_delivery']:.1f} ns CPU per delivery "
                   f"({result['deliveries']} deliveries, {result['writes']} writes{timed})", flush=True)  # fmt: skip
     for name, values in figures.items():
         values.sort()
+        if args.connect:
+            print(f"median {name:9s}: {values[len(values) // 2]:.2f} us CPU per connect "
+                  f"({trees[name]}, {args.members} counted connects)")
+            continue
         print(f"median {name:9s}: {values[len(values) // 2]:.1f} ns CPU per delivery "
               f"({trees[name]}, {args.members} members, {args.per_turn} broadcasts per turn)")  # fmt: skip
 
