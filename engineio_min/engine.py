@@ -70,6 +70,10 @@ logger = logging.getLogger("engineio_min.engine")
 PING_FRAME: Final = text_frame(PING_TEXT)
 PROBE_PONG_FRAME: Final = text_frame(PONG_PROBE_TEXT)
 _TEXT_HEADERS: Final = {"Cache-Control": "no-store"}
+# Module globals: an Enum member read as ``Deadline.PING`` goes through Python 3.11's slow
+# EnumType.__getattr__ hook, and these are read on every connect and heartbeat.
+_PING: Final = Deadline.PING
+_PONG: Final = Deadline.PONG
 
 
 class EngineHandler(Protocol):
@@ -130,7 +134,7 @@ class EngineSession(EioSessionMachine):
     )
 
     def __init__(self, endpoint: EngineEndpoint, sid: str, remote_addr: str) -> None:
-        super().__init__(endpoint.timing)
+        EioSessionMachine.__init__(self, endpoint.timing)
         self.endpoint = endpoint
         self.sid = sid
         self.remote_addr = remote_addr
@@ -267,11 +271,11 @@ class EngineSession(EioSessionMachine):
     # -- heartbeat (the endpoint's DeadlineQueues call these) ---------------------------
     def send_ping(self) -> None:
         self._heartbeat = None
-        self.deadline_passed(Deadline.PING, _now())
+        self.deadline_passed(_PING, _now())
 
     def ping_timed_out(self) -> None:
         self._heartbeat = None
-        self.deadline_passed(Deadline.PONG, _now())
+        self.deadline_passed(_PONG, _now())
 
     # -- polling ------------------------------------------------------------------
     def handle_get(self, request: HttpRequest, responder: Responder) -> None:
@@ -382,16 +386,16 @@ class EngineSession(EioSessionMachine):
     def _arm(self, deadline: Deadline, at: float) -> None:
         # The heartbeat uses the endpoint's queues (one loop timer for every session: their
         # delay is the same, so ``at`` is loop.time() + delay there too).
-        if deadline is Deadline.PING:
+        if deadline is _PING:
             self._heartbeat = self.endpoint.ping_due.add(self)
-        elif deadline is Deadline.PONG:
+        elif deadline is _PONG:
             self._heartbeat = self.endpoint.pong_due.add(self)
         else:
             assert self._timer is None, "the upgrade and the closing deadline at once"
             self._timer = asyncio.get_running_loop().call_at(at, self._deadline_timer, deadline)
 
     def _disarm(self, deadline: Deadline) -> None:
-        if deadline is Deadline.PING or deadline is Deadline.PONG:
+        if deadline is _PING or deadline is _PONG:
             heartbeat, self._heartbeat = self._heartbeat, None
             if heartbeat is not None:
                 heartbeat.cancel()  # the queue must not keep a closed session alive

@@ -145,8 +145,12 @@ class Flusher:
         """``session`` has its first pending item of this turn."""
         self._dirty.append(session)
         loop = asyncio.get_running_loop()
-        if self._scheduled_on is not loop:  # (inline: this runs once per recipient per turn)
-            self._schedule(loop)
+        if self._scheduled_on is not loop:
+            # _schedule's body, inline: a call less on every connect and first send of a turn.
+            self._scheduled_on = loop
+            loop.call_soon(self.flush)
+            if self.latency is not None:
+                self._turn_started = perf_counter()
 
     def flush_first(self, item: Flushable) -> None:
         """Like ``mark_dirty``, but ``item`` is flushed before every session, whenever they were

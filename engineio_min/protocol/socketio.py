@@ -118,6 +118,9 @@ _CONNECTING: Final = LinkState.CONNECTING
 _CONNECTED: Final = LinkState.CONNECTED
 _REFUSED: Final = LinkState.REFUSED
 _DISCONNECTED: Final = LinkState.DISCONNECTED
+# (Module globals, not ``LinkTrigger.ACCEPT``: Python 3.11's EnumType.__getattr__ makes a member
+# read through the class slow, and this one is on every connect.)
+_ACCEPT: Final = LinkTrigger.ACCEPT
 
 # The whole lifecycle of a namespace link. Anything not here is an IllegalTransition.
 TRANSITIONS: Final[dict[tuple[LinkState, LinkTrigger], LinkState]] = {
@@ -385,7 +388,7 @@ class SioMachine(Generic[S, L]):
         until None for them."""
         if self.links.get(link.nsp) is not link:
             raise IllegalTransition(link.state, LinkTrigger.ACCEPT.value)
-        _transition(link, LinkTrigger.ACCEPT)
+        _transition(link, _ACCEPT)
         if self._connect_deadline is not None:
             self._connect_deadline = None
             self.deadline = self._attachment_deadline  # what _update_deadline gives then
@@ -455,7 +458,7 @@ class SioMachine(Generic[S, L]):
         the link is CONNECTED."""
         if link.state is not _CONNECTED:
             return False
-        link.send_parts(encode_sio(SioPacket(SioType.ACK, link.nsp, args, ack_id)))
+        link.send_parts(encode_sio(SioPacket(_ACK, link.nsp, args, ack_id)))
         return True
 
     # -- internals ---------------------------------------------------------------------------
