@@ -69,9 +69,12 @@ class DeadlineQueue(Generic[T]):
 
     def add(self, holder: T) -> Entry[T]:
         """Schedule ``holder``; keep the returned entry to cancel it."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
+        loop = self._loop
+        # Not asyncio.get_running_loop() every time: on Python 3.11 it makes a getpid() system
+        # call, and this runs on every connect and every pong.
+        if loop is None or loop.is_closed():
             # Entries of a closed loop (tests run one loop after another) can never fire.
+            loop = asyncio.get_running_loop()
             self._entries.clear()
             self._handle = None
             self._loop = loop
