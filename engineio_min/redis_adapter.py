@@ -476,9 +476,13 @@ class RedisAdapter(LocalAdapter):
                     self._in_flight = 0
                 if self._closed:
                     return
-                delay = min(self.backoff_cap, self.backoff_base * 2**attempt) * random.uniform(0.5, 1.0)
+                await asyncio.sleep(self._backoff(attempt))
                 attempt = min(attempt + 1, 30)
-                await asyncio.sleep(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        """Seconds to wait before reconnect number ``attempt`` (from 0): doubling, capped, jittered
+        (so that the nodes of a cluster do not all reconnect in the same instant)."""
+        return min(self.backoff_cap, self.backoff_base * 2.0**attempt) * random.uniform(0.5, 1.0)
 
     # -- subscribing ----------------------------------------------------------------------------
     @property
@@ -529,9 +533,8 @@ class RedisAdapter(LocalAdapter):
                 if was_healthy:
                     logger.warning("Redis subscriber link lost (%s); local clients are still served", exc)
                 self.stats["reconnects"] += 1
-                delay = min(self.backoff_cap, self.backoff_base * 2**attempt) * random.uniform(0.5, 1.0)
+                await asyncio.sleep(self._backoff(attempt))
                 attempt = min(attempt + 1, 30)
-                await asyncio.sleep(delay)
 
     def _on_reply(self, reply: Any) -> None:
         if not isinstance(reply, list) or len(reply) < 2:
