@@ -98,12 +98,6 @@ async def test_python_sample_across_nodes(haproxy: Balancer, tmp_path: Path) -> 
             await asyncio.sleep(0.05)
         assert wanted <= {e for e, _ in mod.received}, mod.received
         assert ("viewer.joined", {"stream_id": STREAM, "user_id": "py_user", "username": "PyUser"}) in mod.received
-        message = next(d for e, d in mod.received if e == "chat:message")
-        assert (message["user_id"], message["username"], message["message"]) == (
-            "py_user",
-            "PyUser",
-            "hello from python",
-        )
         await moderate_the_sample(mod, sample)
     finally:
         await sample.stop()

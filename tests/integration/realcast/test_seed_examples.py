@@ -178,12 +178,6 @@ async def test_python_sample(server: ServerProcess, tmp_path: Path) -> None:
         assert sample.output[0].strip() == "Connected to RealCast"  # the sample's own print
         seen = {e for e, _ in mod.received}
         assert {"chat:message", "reaction.sent", "chat:typing", "viewer.joined"} <= seen, mod.received
-        message = next(d for e, d in mod.received if e == "chat:message")
-        assert (message["user_id"], message["username"], message["message"]) == (
-            "py_user",
-            "PyUser",
-            "hello from python",
-        )
         await moderate_the_sample(mod, sample)
     finally:
         await sample.stop()
@@ -191,7 +185,10 @@ async def test_python_sample(server: ServerProcess, tmp_path: Path) -> None:
 
 
 async def moderate_the_sample(mod: Peer, sample: PythonSample) -> None:
-    """The moderator's side after READY: typing, a message, the ban; the sample then ends cleanly."""
+    """The moderator's side after READY (the sample's message was heard, as the sample sent it):
+    typing, a message, the ban; the sample then ends cleanly."""
+    message = next(d for e, d in mod.received if e == "chat:message")
+    assert (message["user_id"], message["username"], message["message"]) == ("py_user", "PyUser", "hello from python")
     await mod.emit("chat:typing", {"stream_id": STREAM})
     await mod.call("chat:message", {"stream_id": STREAM, "message": "Welcome, Python!"})
     ack = await mod.call("moderation:ban", {"stream_id": STREAM, "target_user_id": "py_user", "reason": "test"})
