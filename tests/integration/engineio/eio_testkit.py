@@ -339,6 +339,20 @@ async def http_request(
         await conn.close()
 
 
+class IdleHandler:
+    """A bare Engine.IO session handler that does nothing: tests that only look at the sessions
+    (through the endpoint) mount it with ``server.mount_engine(path, IdleHandler)``."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def on_message(self, data: str | bytes) -> None:
+        pass
+
+    def on_close(self, reason: str) -> None:
+        pass
+
+
 def eio_url(path: str = EIO_PATH, **query: str) -> str:
     """``/engine.io/?EIO=4&transport=polling&...``; pass ``EIO=None`` to leave a key out."""
     q = {"EIO": "4", "transport": "polling"}

@@ -9,30 +9,18 @@ from __future__ import annotations
 import asyncio
 
 from engineio_min import Server
-from engineio_min.engine import EngineEndpoint, EngineSession
+from engineio_min.engine import EngineEndpoint
 from engineio_min.protocol.engine import EioTiming
 
-from .eio_testkit import EIO_PATH, EioWs, Polling
+from .eio_testkit import EIO_PATH, EioWs, IdleHandler, Polling
 
 SHORT = EioTiming(ping_interval=25.0, ping_timeout=20.0, upgrade_timeout=0.3, closing_grace=0.3)
 
 
-class Keep:
-    """A handler that does nothing: the tests reach the sessions through the endpoint."""
-
-    def __init__(self, session: EngineSession) -> None:
-        self.session = session
-
-    def on_message(self, data: str | bytes) -> None:
-        pass
-
-    def on_close(self, reason: str) -> None:
-        pass
-
 
 async def _serve() -> tuple[Server, EngineEndpoint, int]:
     server = Server(path=None)
-    endpoint = server.mount_engine(EIO_PATH, Keep)
+    endpoint = server.mount_engine(EIO_PATH, IdleHandler)
     endpoint.timing = SHORT
     port = await server.start("127.0.0.1", 0)
     return server, endpoint, port

@@ -7,27 +7,16 @@ import re
 import pytest
 
 from engineio_min import Server
-from engineio_min.engine import EngineSession
-from tests.integration.engineio.eio_testkit import EioWs, eio_url, http_request, parse_open_packet
+from tests.integration.engineio.eio_testkit import EioWs, IdleHandler, eio_url, http_request, parse_open_packet
 
 RANDOM_PART = r"[A-Za-z0-9_-]{20}"  # token_urlsafe(15): never a "."
 
-
-class Silent:
-    def __init__(self, session: EngineSession) -> None:
-        self.session = session
-
-    def on_message(self, data: str | bytes) -> None:
-        pass
-
-    def on_close(self, reason: str) -> None:
-        pass
 
 
 async def open_sids(node_id: str | None) -> list[str]:
     """The sid of a polling handshake and of a WebSocket-only handshake."""
     server = Server(node_id=node_id)
-    server.mount_engine("/engine.io/", Silent)
+    server.mount_engine("/engine.io/", IdleHandler)
     port = await server.start("127.0.0.1", 0)
     try:
         response = await http_request(port, "GET", eio_url())
