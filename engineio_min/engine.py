@@ -640,7 +640,7 @@ class EngineEndpoint:
             session = self._open_session(http.remote_addr, sid)
             ws.handler = _SessionWsHandler(session)
             session.ws = ws
-            session.open_websocket(asyncio.get_running_loop().time())
+            session.open_websocket(_now())
             self.handshakes["websocket"] += 1
             self._start_handler(session)
         if rest:

@@ -391,7 +391,7 @@ class SioMachine(Generic[S, L]):
         _transition(link, _ACCEPT)
         if self._connect_deadline is not None:
             self._connect_deadline = None
-            self.deadline = self._attachment_deadline  # what _update_deadline gives then
+            self._update_deadline()
         outbox, link._outbox = link._outbox, None
         link.engine.send_text(encode_connect_text(link.nsp, sid))
         for item in outbox or ():
